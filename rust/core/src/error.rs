@@ -1,0 +1,61 @@
+//! Core errors. Each variant maps to one class of `dataknobs_data.exceptions` in the bridge.
+
+/// A failure the Python layer reports as a typed exception.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// DuplicateRecordError(id)
+    #[error("Record with ID '{0}' already exists")]
+    Duplicate(String),
+    /// SerializationError(format, message)
+    #[error("Serialization error ({format}): {message}")]
+    Serialization { format: String, message: String },
+    /// DataFormatError(format, message)
+    #[error("Data format error ({format}): {message}")]
+    DataFormat { format: String, message: String },
+    /// QueryError(message)
+    #[error("Query error: {0}")]
+    Query(String),
+    /// ConfigurationError(parameter, message)
+    #[error("Configuration error for '{parameter}': {message}")]
+    Config { parameter: String, message: String },
+    /// DatabaseOperationError(operation, message)
+    #[error("Database operation '{operation}' failed: {message}")]
+    Operation { operation: String, message: String },
+    /// DatabaseConnectionError(backend, message)
+    #[error("Failed to connect to {backend} backend: {message}")]
+    Connection { backend: String, message: String },
+    /// DatabaseError: the store was closed.
+    #[error("{0} is closed")]
+    Closed(String),
+    /// TimeoutError (Python builtin): a page or call took longer than allowed.
+    #[error("timed out after {0:.3}s")]
+    Timeout(f64),
+    /// DatabaseError(message) for anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn operation(operation: &str, message: impl std::fmt::Display) -> Self {
+        Error::Operation {
+            operation: operation.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    pub fn serialization(format: &str, message: impl std::fmt::Display) -> Self {
+        Error::Serialization {
+            format: format.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    pub fn data_format(format: &str, message: impl std::fmt::Display) -> Self {
+        Error::DataFormat {
+            format: format.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
