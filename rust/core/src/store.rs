@@ -1,0 +1,37 @@
+//! The operations every local store offers (docs/internals.md §2). All are blocking and cheap to
+//! call from any thread; the Python bridge runs them with the GIL released (sync) or on the
+//! tokio blocking pool (async).
+
+use std::sync::Arc;
+
+use crate::cursor::Cursor;
+use crate::error::Result;
+use crate::query::QuerySpec;
+use crate::row::Row;
+
+pub trait Store: Send + Sync + 'static {
+    /// Fails closed: an id already stored or repeated in `rows` gives `Error::Duplicate(id)` and
+    /// nothing is written.
+    fn create_batch(&self, rows: Vec<Row>) -> Result<Vec<String>>;
+    /// Stores the rows whose id is absent; true where stored.
+    fn create_missing(&self, rows: Vec<Row>) -> Result<Vec<bool>>;
+    /// Insert or replace; an existing id keeps its place in storage order.
+    fn upsert_batch(&self, rows: Vec<Row>) -> Result<Vec<String>>;
+    /// Replace existing rows; false where the id is missing.
+    fn update_batch(&self, rows: Vec<Row>) -> Result<Vec<bool>>;
+    fn read_batch(&self, ids: &[String]) -> Result<Vec<Option<Row>>>;
+    fn exists_batch(&self, ids: &[String]) -> Result<Vec<bool>>;
+    fn delete_batch(&self, ids: &[String]) -> Result<Vec<bool>>;
+    /// Filter, sort, offset, limit, project.
+    fn search(&self, spec: &QuerySpec) -> Result<Vec<Row>>;
+    /// Number of rows matching `spec.cond`; sort, offset and limit are ignored.
+    fn count(&self, spec: &QuerySpec) -> Result<usize>;
+    /// Removes everything; returns how many rows were removed.
+    fn clear(&self) -> Result<usize>;
+    /// Pages of at most `batch_size` rows, produced ahead of the consumer by at most
+    /// `max(prefetch, 1)` pages.
+    fn stream(self: Arc<Self>, spec: QuerySpec, batch_size: usize, prefetch: usize)
+        -> Result<Cursor>;
+    /// Idempotent. Every later call returns `Error::Closed`.
+    fn close(&self) -> Result<()>;
+}
