@@ -8,9 +8,9 @@ pub mod row;
 pub mod store;
 pub mod value;
 
+pub use cursor::Cursor;
 pub use error::{Error, Result};
 pub use query::{Cond, Op, QuerySpec};
 pub use row::Row;
-pub use value::{DateTimeValue, Map, Value};
-pub use cursor::Cursor;
 pub use store::Store;
+pub use value::{DateTimeValue, Map, Value};

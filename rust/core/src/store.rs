@@ -30,8 +30,12 @@ pub trait Store: Send + Sync + 'static {
     fn clear(&self) -> Result<usize>;
     /// Pages of at most `batch_size` rows, produced ahead of the consumer by at most
     /// `max(prefetch, 1)` pages.
-    fn stream(self: Arc<Self>, spec: QuerySpec, batch_size: usize, prefetch: usize)
-        -> Result<Cursor>;
+    fn stream(
+        self: Arc<Self>,
+        spec: QuerySpec,
+        batch_size: usize,
+        prefetch: usize,
+    ) -> Result<Cursor>;
     /// Idempotent. Every later call returns `Error::Closed`.
     fn close(&self) -> Result<()>;
 }
