@@ -1,0 +1,279 @@
+"""The shared face of the backends whose storage lives in the Rust core.
+
+A backend class only says how to open its native store (``_open_store``). Every verb converts
+records to rows once per batch, calls the store (sync: GIL released; async: an awaitable over
+the same Rust operation) and turns the rows it gets back into records. The sync and async
+classes share all of it but the final call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, ClassVar
+
+from ..database import AnyQuery, AsyncDatabase, SyncDatabase, record_id_for_write, split_upsert
+from ..exceptions import DatabaseError
+from ..query_logic import to_spec
+from ..records import Record
+from ..streaming import StreamConfig
+
+Row = tuple[str, dict[str, Any], dict[str, Any]]
+
+
+def row_for_write(record: Record, record_id: str | None = None) -> Row:
+    """The row for ``record`` stored under ``record_id`` (default: its id or a new uuid4)."""
+    rid, data, metadata = record._to_row()
+    if record_id is None:
+        record_id = rid if rid is not None else record_id_for_write(record)
+    return (record_id, data, metadata)
+
+
+def rows_for_write(records: Sequence[Record]) -> list[Row]:
+    """Rows for a batch; records without an id get a new uuid4."""
+    return [row_for_write(r) for r in records]
+
+
+def record_or_none(row: Row | None) -> Record | None:
+    """The record for a row read back from the store."""
+    return None if row is None else Record._from_row(*row)
+
+
+def records_from_rows(rows: Sequence[Row]) -> list[Record]:
+    """Records for a page of rows."""
+    from_row = Record._from_row
+    return [from_row(i, d, m) for i, d, m in rows]
+
+
+class _NativeStoreHolder:
+    """Opens the store on first use, reopens after ``connect`` and refuses use after close."""
+
+    BACKEND_NAME: ClassVar[str]
+    config: dict[str, Any]
+    #: Whether the async face calls the blocking method inline: only for stores whose every
+    #: operation is in-memory and short (memory), where a hop to the runtime costs more.
+    ASYNC_INLINE: ClassVar[bool] = False
+
+    _store: Any = None
+    _closed: bool = False
+
+    def _open_store(self) -> Any:
+        raise NotImplementedError
+
+    def _after_close(self) -> None:
+        """Hook for backends that own temporary resources."""
+
+    def _ensure_store(self) -> Any:
+        store = self._store
+        if store is None:
+            if self._closed:
+                raise DatabaseError(f"{self.BACKEND_NAME} database is closed")
+            store = self._store = self._open_store()
+        return store
+
+    def _open(self) -> None:
+        self._closed = False
+        self._ensure_store()
+
+    def _shut(self) -> None:
+        store, self._store = self._store, None
+        if not self._closed:
+            self._closed = True
+            if store is not None:
+                store.close()
+            self._after_close()
+
+
+class NativeSyncDatabase(_NativeStoreHolder, SyncDatabase):
+    """Sync database over a native store."""
+
+    def connect(self) -> None:
+        """Open the store (also done on first use)."""
+        self._open()
+
+    def close(self) -> None:
+        """Close the store; idempotent."""
+        self._shut()
+
+    def _call(self, name: str, *args: Any) -> Any:
+        return getattr(self._ensure_store(), name)(*args)
+
+    def create(self, record: Record) -> str:
+        """Store a copy of ``record``; return its id."""
+        ids: list[str] = self._call("create_batch", [row_for_write(record)])
+        return ids[0]
+
+    def read(self, id: str) -> Record | None:
+        """The record under ``id`` or None."""
+        return record_or_none(self._call("read_batch", [id])[0])
+
+    def update(self, id: str, record: Record) -> bool:
+        """Replace the record under ``id``; False when missing."""
+        return bool(self._call("update_batch", [row_for_write(record, id)])[0])
+
+    def upsert(self, id_or_record: str | Record, record: Record | None = None) -> str:
+        """Create or replace; return the id."""
+        row = _upsert_row(id_or_record, record)
+        self._call("upsert_batch", [row])
+        return row[0]
+
+    def delete(self, id: str) -> bool:
+        """Remove the record under ``id``."""
+        return bool(self._call("delete_batch", [id])[0])
+
+    def exists(self, id: str) -> bool:
+        """Whether ``id`` is stored."""
+        return bool(self._call("exists_batch", [id])[0])
+
+    def search(self, query: AnyQuery) -> list[Record]:
+        """Matching records, shaped by the query."""
+        return records_from_rows(self._call("search", to_spec(query)))
+
+    def count(self, query: AnyQuery | None = None) -> int:
+        """Number of matching records (no record is built)."""
+        return int(self._call("count", to_spec(query)))
+
+    def clear(self) -> int:
+        """Remove everything; return how many were removed."""
+        return int(self._call("clear"))
+
+    def all(self) -> list[Record]:
+        """Every record in storage order."""
+        return records_from_rows(self._call("search", None))
+
+    def create_batch(self, records: Sequence[Record]) -> list[str]:
+        """All or nothing; a collision raises DuplicateRecordError naming the id."""
+        return list(self._call("create_batch", rows_for_write(records)))
+
+    def _create_missing(self, records: Sequence[Record]) -> list[bool]:
+        return list(self._call("create_missing", rows_for_write(records)))
+
+    def read_batch(self, ids: Sequence[str]) -> list[Record | None]:
+        """Records in input order; None where missing."""
+        return [record_or_none(r) for r in self._call("read_batch", list(ids))]
+
+    def delete_batch(self, ids: Sequence[str]) -> list[bool]:
+        """True where removed, in input order."""
+        return list(self._call("delete_batch", list(ids)))
+
+    def update_batch(self, updates: Sequence[tuple[str, Record]]) -> list[bool]:
+        """True where replaced, in input order."""
+        return list(self._call("update_batch", [row_for_write(r, i) for i, r in updates]))
+
+    def upsert_batch(self, records: Sequence[Record]) -> list[str]:
+        """Create or replace each record; ids in input order."""
+        return list(self._call("upsert_batch", rows_for_write(records)))
+
+    def stream_read(
+        self, query: AnyQuery | None = None, config: StreamConfig | None = None
+    ) -> Iterator[Record]:
+        """Records page by page from a bounded native producer."""
+        cfg = config or StreamConfig()
+        cursor = self._call("stream", to_spec(query), cfg.batch_size, cfg.prefetch)
+        try:
+            while (page := cursor.next_page(cfg.timeout)) is not None:
+                yield from records_from_rows(page)
+        finally:
+            cursor.close()
+
+
+class NativeAsyncDatabase(_NativeStoreHolder, AsyncDatabase):
+    """Async database over a native store: each call is one await on a Rust future."""
+
+    async def connect(self) -> None:
+        """Open the store (also done on first use)."""
+        self._open()
+
+    async def close(self) -> None:
+        """Close the store; idempotent."""
+        self._shut()
+
+    async def _call(self, name: str, *args: Any) -> Any:
+        store = self._ensure_store()
+        if self.ASYNC_INLINE:
+            return getattr(store, name)(*args)
+        return await getattr(store, name + "_async")(*args)
+
+    async def create(self, record: Record) -> str:
+        """Store a copy of ``record``; return its id."""
+        ids: list[str] = await self._call("create_batch", [row_for_write(record)])
+        return ids[0]
+
+    async def read(self, id: str) -> Record | None:
+        """The record under ``id`` or None."""
+        return record_or_none((await self._call("read_batch", [id]))[0])
+
+    async def update(self, id: str, record: Record) -> bool:
+        """Replace the record under ``id``; False when missing."""
+        return bool((await self._call("update_batch", [row_for_write(record, id)]))[0])
+
+    async def upsert(self, id_or_record: str | Record, record: Record | None = None) -> str:
+        """Create or replace; return the id."""
+        row = _upsert_row(id_or_record, record)
+        await self._call("upsert_batch", [row])
+        return row[0]
+
+    async def delete(self, id: str) -> bool:
+        """Remove the record under ``id``."""
+        return bool((await self._call("delete_batch", [id]))[0])
+
+    async def exists(self, id: str) -> bool:
+        """Whether ``id`` is stored."""
+        return bool((await self._call("exists_batch", [id]))[0])
+
+    async def search(self, query: AnyQuery) -> list[Record]:
+        """Matching records, shaped by the query."""
+        return records_from_rows(await self._call("search", to_spec(query)))
+
+    async def count(self, query: AnyQuery | None = None) -> int:
+        """Number of matching records (no record is built)."""
+        return int(await self._call("count", to_spec(query)))
+
+    async def clear(self) -> int:
+        """Remove everything; return how many were removed."""
+        return int(await self._call("clear"))
+
+    async def all(self) -> list[Record]:
+        """Every record in storage order."""
+        return records_from_rows(await self._call("search", None))
+
+    async def create_batch(self, records: Sequence[Record]) -> list[str]:
+        """All or nothing; a collision raises DuplicateRecordError naming the id."""
+        return list(await self._call("create_batch", rows_for_write(records)))
+
+    async def _create_missing(self, records: Sequence[Record]) -> list[bool]:
+        return list(await self._call("create_missing", rows_for_write(records)))
+
+    async def read_batch(self, ids: Sequence[str]) -> list[Record | None]:
+        """Records in input order; None where missing."""
+        return [record_or_none(r) for r in await self._call("read_batch", list(ids))]
+
+    async def delete_batch(self, ids: Sequence[str]) -> list[bool]:
+        """True where removed, in input order."""
+        return list(await self._call("delete_batch", list(ids)))
+
+    async def update_batch(self, updates: Sequence[tuple[str, Record]]) -> list[bool]:
+        """True where replaced, in input order."""
+        rows = [row_for_write(r, i) for i, r in updates]
+        return list(await self._call("update_batch", rows))
+
+    async def upsert_batch(self, records: Sequence[Record]) -> list[str]:
+        """Create or replace each record; ids in input order."""
+        return list(await self._call("upsert_batch", rows_for_write(records)))
+
+    async def stream_read(
+        self, query: AnyQuery | None = None, config: StreamConfig | None = None
+    ) -> AsyncIterator[Record]:
+        """Records page by page from a bounded native producer; awaits one page at a time."""
+        cfg = config or StreamConfig()
+        cursor = self._ensure_store().stream(to_spec(query), cfg.batch_size, cfg.prefetch)
+        try:
+            while (page := await cursor.next_page_async(cfg.timeout)) is not None:
+                for record in records_from_rows(page):
+                    yield record
+        finally:
+            cursor.close()
+
+
+def _upsert_row(id_or_record: str | Record, record: Record | None) -> Row:
+    record_id, rec = split_upsert(id_or_record, record)
+    return row_for_write(rec, record_id)

@@ -1,0 +1,70 @@
+"""Shared fixtures: every backend of the conformance suite, sync and async.
+
+A backend joins the suite by adding one entry to BACKENDS (name -> factory of (backend, config)
+for a fresh, empty database in a temp folder).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dataknobs_data import AsyncDatabase, SyncDatabase
+from dataknobs_data.factory import async_database_factory, database_factory
+
+BackendSpec = tuple[str, dict[str, Any]]
+
+
+def _file(name: str) -> Callable[[Path], BackendSpec]:
+    return lambda tmp: ("file", {"path": str(tmp / name)})
+
+
+BACKENDS: dict[str, Callable[[Path], BackendSpec]] = {
+    "memory": lambda tmp: ("memory", {}),
+    "file-json": _file("db.json"),
+    "file-jsonl": _file("db.jsonl"),
+    "file-csv": _file("db.csv"),
+    "file-tsv": _file("db.tsv"),
+    "file-parquet": _file("db.parquet"),
+    "file-jsonl-gzip": _file("db.jsonl.gz"),
+    "sqlite": lambda tmp: ("sqlite", {"path": str(tmp / "db.sqlite")}),
+}
+
+#: Backends whose data outlives the database object (reopened from the same config).
+PERSISTENT = {name for name in BACKENDS if name != "memory"}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> BackendSpec:
+    """(backend name, config) of a fresh empty database."""
+    spec = BACKENDS[request.param](tmp_path)
+    return spec[0], dict(spec[1])
+
+
+@pytest.fixture
+def backend_id(backend: BackendSpec, request: pytest.FixtureRequest) -> str:
+    """The suite's name for the current backend (e.g. ``file-csv``)."""
+    return str(request.node.callspec.params["backend"])
+
+
+@pytest.fixture
+def db(backend: BackendSpec) -> Iterator[SyncDatabase]:
+    """A connected sync database of the current backend."""
+    name, config = backend
+    database = database_factory.create(backend=name, **config)
+    database.connect()
+    yield database
+    database.close()
+
+
+@pytest.fixture
+async def adb(backend: BackendSpec) -> AsyncIterator[AsyncDatabase]:
+    """A connected async database of the current backend."""
+    name, config = backend
+    database = async_database_factory.create(backend=name, **config)
+    await database.connect()
+    yield database
+    await database.close()
