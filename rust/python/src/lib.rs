@@ -1,8 +1,25 @@
-//! The PyO3 bridge: `dataknobs_data._native`.
+//! The PyO3 bridge: `dataknobs_data._native` (docs/internals.md §2).
 
 use pyo3::prelude::*;
 
+mod convert;
+mod errors;
+mod functions;
+mod pending_core;
+mod runtime;
+mod stores;
+
 #[pymodule]
-fn _native(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<stores::MemoryStore>()?;
+    m.add_class::<stores::FileStore>()?;
+    m.add_class::<stores::SqliteStore>()?;
+    m.add_class::<stores::Cursor>()?;
+    m.add_function(wrap_pyfunction!(functions::encode_json, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::decode_json, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::matches, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::py_runtime_pid, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::_sleep_async, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::_cancelled_count, m)?)?;
     Ok(())
 }

@@ -1,0 +1,617 @@
+//! Python objects <-> the core value model (docs/internals.md §1, §2).
+//!
+//! All of this runs with the GIL held, once per batch or page; the store work in between runs
+//! without it.
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+use dataknobs_core::{Cond, DateTimeValue, Map, Op, QuerySpec, Row, Value};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyMemoryView, PySet,
+    PyString, PyTuple,
+};
+
+use crate::errors::{query_error, serialization_error};
+
+/// Deeper than this is almost certainly a cycle-free but pathological structure; refusing it
+/// keeps the recursive conversion from overflowing the native stack.
+const MAX_DEPTH: usize = 256;
+
+/// Python classes looked up once: the `datetime` and `decimal` modules are pure Python under
+/// abi3, so type checks and construction go through these objects.
+struct Classes {
+    datetime: Py<PyAny>,
+    date: Py<PyAny>,
+    decimal: Py<PyAny>,
+    timezone: Py<PyAny>,
+    timedelta: Py<PyAny>,
+    utc: Py<PyAny>,
+}
+
+static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
+
+fn classes(py: Python<'_>) -> PyResult<&'static Classes> {
+    CLASSES.get_or_try_init(py, || {
+        let datetime = py.import("datetime")?;
+        let decimal = py.import("decimal")?;
+        let timezone = datetime.getattr("timezone")?;
+        Ok::<_, PyErr>(Classes {
+            datetime: datetime.getattr("datetime")?.unbind(),
+            date: datetime.getattr("date")?.unbind(),
+            decimal: decimal.getattr("Decimal")?.unbind(),
+            utc: timezone.getattr("utc")?.unbind(),
+            timezone: timezone.unbind(),
+            timedelta: datetime.getattr("timedelta")?.unbind(),
+        })
+    })
+}
+
+/// Where a value sits in a record, rendered only when an error needs it.
+#[derive(Clone, Copy)]
+pub enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+#[derive(Clone, Copy)]
+pub struct Path<'a> {
+    parent: Option<&'a Path<'a>>,
+    seg: Seg<'a>,
+    depth: usize,
+}
+
+impl<'a> Path<'a> {
+    pub fn root(key: &'a str) -> Self {
+        Path {
+            parent: None,
+            seg: Seg::Key(key),
+            depth: 0,
+        }
+    }
+
+    fn child(&'a self, seg: Seg<'a>) -> Path<'a> {
+        Path {
+            parent: Some(self),
+            seg,
+            depth: self.depth + 1,
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut segs = Vec::new();
+        let mut cur = Some(self);
+        while let Some(p) = cur {
+            segs.push(match p.seg {
+                Seg::Key(k) => k.to_string(),
+                Seg::Index(i) => i.to_string(),
+            });
+            cur = p.parent;
+        }
+        segs.reverse();
+        segs.join(".")
+    }
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".to_string())
+}
+
+fn unsupported(obj: &Bound<'_, PyAny>, path: &Path<'_>) -> PyErr {
+    serialization_error(
+        obj.py(),
+        format!(
+            "cannot store value of type '{}' at '{}'",
+            type_name(obj),
+            path.render()
+        ),
+    )
+}
+
+/// Options for [`value_from_py`]: filter values may be sets (`in` accepts any collection).
+#[derive(Clone, Copy)]
+pub struct Accept {
+    pub sets: bool,
+}
+
+pub const STORED: Accept = Accept { sets: false };
+pub const FILTER: Accept = Accept { sets: true };
+
+pub fn value_from_py(obj: &Bound<'_, PyAny>, path: &Path<'_>, accept: Accept) -> PyResult<Value> {
+    let py = obj.py();
+    if path.depth > MAX_DEPTH {
+        return Err(serialization_error(
+            py,
+            format!("value nested too deeply at '{}'", path.render()),
+        ));
+    }
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    // bool is a subclass of int: test it first.
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return match obj.extract::<i64>() {
+            Ok(i) => Ok(Value::Int(i)),
+            Err(_) => Err(serialization_error(
+                py,
+                format!(
+                    "cannot store value of type '{}' at '{}': integer does not fit in 64 bits",
+                    type_name(obj),
+                    path.render()
+                ),
+            )),
+        };
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(Value::Float(f.value()));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Value::Str(s.to_str()?.to_owned()));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        return map_from_dict(d, path, accept).map(Value::Map);
+    }
+    if let Ok(l) = obj.cast::<PyList>() {
+        return seq_from_iter(l.iter(), l.len(), path, accept);
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        return seq_from_iter(t.iter(), t.len(), path, accept);
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(Value::Bytes(b.as_bytes().to_vec()));
+    }
+    if let Ok(b) = obj.cast::<PyByteArray>() {
+        return Ok(Value::Bytes(b.to_vec()));
+    }
+    if obj.is_instance_of::<PyMemoryView>() {
+        let bytes = obj.call_method0("tobytes")?;
+        return Ok(Value::Bytes(bytes.cast::<PyBytes>()?.as_bytes().to_vec()));
+    }
+    let cls = classes(py)?;
+    // datetime is a subclass of date: test it first.
+    if obj.is_instance(cls.datetime.bind(py))? {
+        return datetime_from_py(obj, path).map(Value::DateTime);
+    }
+    if obj.is_instance(cls.date.bind(py))? {
+        return date_from_py(obj, path).map(Value::Date);
+    }
+    if obj.is_instance(cls.decimal.bind(py))? {
+        return Ok(Value::Decimal(obj.str()?.to_str()?.to_owned()));
+    }
+    if accept.sets && (obj.is_instance_of::<PySet>() || obj.is_instance_of::<PyFrozenSet>()) {
+        let mut items = Vec::new();
+        for (i, item) in obj.try_iter()?.enumerate() {
+            items.push(value_from_py(&item?, &path.child(Seg::Index(i)), accept)?);
+        }
+        return Ok(Value::List(items));
+    }
+    Err(unsupported(obj, path))
+}
+
+fn seq_from_iter<'py>(
+    items: impl Iterator<Item = Bound<'py, PyAny>>,
+    len: usize,
+    path: &Path<'_>,
+    accept: Accept,
+) -> PyResult<Value> {
+    let mut out = Vec::with_capacity(len);
+    for (i, item) in items.enumerate() {
+        out.push(value_from_py(&item, &path.child(Seg::Index(i)), accept)?);
+    }
+    Ok(Value::List(out))
+}
+
+fn map_from_dict(d: &Bound<'_, PyDict>, path: &Path<'_>, accept: Accept) -> PyResult<Map> {
+    let mut map = Map::with_capacity(d.len());
+    for (k, v) in d.iter() {
+        let key = dict_key(&k, path)?;
+        let value = value_from_py(&v, &path.child(Seg::Key(&key)), accept)?;
+        map.insert(key, value);
+    }
+    Ok(map)
+}
+
+fn dict_key(k: &Bound<'_, PyAny>, path: &Path<'_>) -> PyResult<String> {
+    match k.cast::<PyString>() {
+        Ok(s) => Ok(s.to_str()?.to_owned()),
+        Err(_) => Err(serialization_error(
+            k.py(),
+            format!(
+                "cannot store dict key of type '{}' at '{}'",
+                type_name(k),
+                path.render()
+            ),
+        )),
+    }
+}
+
+/// A top-level mapping (record data or metadata): its keys start the field paths.
+fn fields_from_dict(d: &Bound<'_, PyAny>, prefix: Option<&str>, what: &str) -> PyResult<Map> {
+    let py = d.py();
+    if d.is_none() {
+        return Ok(Map::new());
+    }
+    let dict = d.cast::<PyDict>().map_err(|_| {
+        PyTypeError::new_err(format!("row {what} must be a dict, not '{}'", type_name(d)))
+    })?;
+    let mut map = Map::with_capacity(dict.len());
+    for (k, v) in dict.iter() {
+        let key = match k.cast::<PyString>() {
+            Ok(s) => s.to_str()?.to_owned(),
+            Err(_) => {
+                return Err(serialization_error(
+                    py,
+                    format!(
+                        "cannot store field name of type '{}' in {what}",
+                        type_name(&k)
+                    ),
+                ))
+            }
+        };
+        let value = match prefix {
+            Some(p) => {
+                let root = Path::root(p);
+                value_from_py(&v, &root.child(Seg::Key(&key)), STORED)?
+            }
+            None => value_from_py(&v, &Path::root(&key), STORED)?,
+        };
+        map.insert(key, value);
+    }
+    Ok(map)
+}
+
+fn datetime_from_py(obj: &Bound<'_, PyAny>, path: &Path<'_>) -> PyResult<DateTimeValue> {
+    let date = date_from_py(obj, path)?;
+    let time = NaiveTime::from_hms_micro_opt(
+        obj.getattr("hour")?.extract()?,
+        obj.getattr("minute")?.extract()?,
+        obj.getattr("second")?.extract()?,
+        obj.getattr("microsecond")?.extract()?,
+    )
+    .ok_or_else(|| unsupported(obj, path))?;
+    let offset = obj.call_method0("utcoffset")?;
+    let offset_seconds = if offset.is_none() {
+        None
+    } else {
+        let days: i64 = offset.getattr("days")?.extract()?;
+        let seconds: i64 = offset.getattr("seconds")?.extract()?;
+        let total = days * 86_400 + seconds;
+        Some(i32::try_from(total).map_err(|_| unsupported(obj, path))?)
+    };
+    Ok(DateTimeValue {
+        naive: NaiveDateTime::new(date, time),
+        offset_seconds,
+    })
+}
+
+fn date_from_py(obj: &Bound<'_, PyAny>, path: &Path<'_>) -> PyResult<NaiveDate> {
+    NaiveDate::from_ymd_opt(
+        obj.getattr("year")?.extract()?,
+        obj.getattr("month")?.extract()?,
+        obj.getattr("day")?.extract()?,
+    )
+    .ok_or_else(|| unsupported(obj, path))
+}
+
+pub fn value_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Int(i) => i.into_pyobject(py)?.into_any(),
+        Value::Float(f) => PyFloat::new(py, *f).into_any(),
+        Value::Str(s) => PyString::new(py, s).into_any(),
+        Value::Bytes(b) => PyBytes::new(py, b).into_any(),
+        Value::DateTime(dt) => datetime_to_py(py, dt)?,
+        Value::Date(d) => classes(py)?
+            .date
+            .bind(py)
+            .call1((d.year(), d.month(), d.day()))?,
+        Value::Decimal(text) => classes(py)?.decimal.bind(py).call1((text.as_str(),))?,
+        Value::List(items) => {
+            let converted = items
+                .iter()
+                .map(|v| value_to_py(py, v))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, converted)?.into_any()
+        }
+        Value::Map(map) => map_to_py(py, map)?.into_any(),
+    })
+}
+
+fn map_to_py<'py>(py: Python<'py>, map: &Map) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    for (k, v) in map {
+        dict.set_item(k, value_to_py(py, v)?)?;
+    }
+    Ok(dict)
+}
+
+fn datetime_to_py<'py>(py: Python<'py>, dt: &DateTimeValue) -> PyResult<Bound<'py, PyAny>> {
+    let cls = classes(py)?;
+    let tz = match dt.offset_seconds {
+        None => py.None().into_bound(py),
+        Some(0) => cls.utc.bind(py).clone(),
+        Some(secs) => {
+            let delta = cls
+                .timedelta
+                .bind(py)
+                .call((), Some(&[("seconds", secs)].into_py_dict(py)?))?;
+            cls.timezone.bind(py).call1((delta,))?
+        }
+    };
+    let n = &dt.naive;
+    // chrono keeps a leap second as nanos >= 1e9; Python has no such value.
+    let micro = (n.nanosecond() / 1_000).min(999_999);
+    cls.datetime.bind(py).call1((
+        n.year(),
+        n.month(),
+        n.day(),
+        n.hour(),
+        n.minute(),
+        n.second(),
+        micro,
+        tz,
+    ))
+}
+
+use pyo3::types::IntoPyDict;
+
+pub fn row_from_py(item: &Bound<'_, PyAny>) -> PyResult<Row> {
+    let tuple = item.cast::<PyTuple>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "a row must be a tuple (id, data, metadata), not '{}'",
+            type_name(item)
+        ))
+    })?;
+    if tuple.len() != 3 {
+        return Err(PyTypeError::new_err(format!(
+            "a row must be a tuple (id, data, metadata), got {} items",
+            tuple.len()
+        )));
+    }
+    let id_obj = tuple.get_item(0)?;
+    let id = match id_obj.cast::<PyString>() {
+        Ok(s) => s.to_str()?.to_owned(),
+        Err(_) => return Err(unsupported(&id_obj, &Path::root("id"))),
+    };
+    let data = fields_from_dict(&tuple.get_item(1)?, None, "data")?;
+    let metadata = fields_from_dict(&tuple.get_item(2)?, Some("metadata"), "metadata")?;
+    Ok(Row { id, data, metadata })
+}
+
+/// A whole batch, converted before any of it is stored (so a bad row stores nothing).
+pub fn rows_from_py(rows: &Bound<'_, PyAny>) -> PyResult<Vec<Row>> {
+    let mut out = Vec::with_capacity(rows.len().unwrap_or(0));
+    for item in rows.try_iter()? {
+        out.push(row_from_py(&item?)?);
+    }
+    Ok(out)
+}
+
+pub fn ids_from_py(ids: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    if ids.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err("ids must be a list of str, not a str"));
+    }
+    let mut out = Vec::with_capacity(ids.len().unwrap_or(0));
+    for item in ids.try_iter()? {
+        let item = item?;
+        match item.cast::<PyString>() {
+            Ok(s) => out.push(s.to_str()?.to_owned()),
+            Err(_) => {
+                return Err(PyTypeError::new_err(format!(
+                    "an id must be a str, not '{}'",
+                    type_name(&item)
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn row_to_py<'py>(py: Python<'py>, row: &Row) -> PyResult<Bound<'py, PyAny>> {
+    let items: [Bound<'py, PyAny>; 3] = [
+        PyString::new(py, &row.id).into_any(),
+        map_to_py(py, &row.data)?.into_any(),
+        map_to_py(py, &row.metadata)?.into_any(),
+    ];
+    Ok(PyTuple::new(py, items)?.into_any())
+}
+
+fn non_negative(
+    py: Python<'_>,
+    obj: Option<Bound<'_, PyAny>>,
+    what: &str,
+) -> PyResult<Option<usize>> {
+    let Some(obj) = obj else { return Ok(None) };
+    if obj.is_none() {
+        return Ok(None);
+    }
+    if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
+        return Err(query_error(
+            py,
+            format!("{what} must be an int or None, not '{}'", type_name(&obj)),
+        ));
+    }
+    let n: i64 = obj
+        .extract()
+        .map_err(|_| query_error(py, format!("{what} is out of range")))?;
+    if n < 0 {
+        return Err(query_error(
+            py,
+            format!("{what} must not be negative, got {n}"),
+        ));
+    }
+    usize::try_from(n)
+        .map(Some)
+        .map_err(|_| query_error(py, format!("{what} is out of range")))
+}
+
+/// A spec dict (internals §2); `None` means everything.
+pub fn spec_from_py(spec: Option<&Bound<'_, PyAny>>) -> PyResult<QuerySpec> {
+    let Some(spec) = spec else {
+        return Ok(QuerySpec::default());
+    };
+    let py = spec.py();
+    if spec.is_none() {
+        return Ok(QuerySpec::default());
+    }
+    let dict = spec.cast::<PyDict>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "a query spec must be a dict, not '{}'",
+            type_name(spec)
+        ))
+    })?;
+    let mut out = QuerySpec::default();
+    if let Some(w) = dict.get_item("where")? {
+        if !w.is_none() {
+            out.cond = Some(cond_from_py(&w)?);
+        }
+    }
+    if let Some(sort) = dict.get_item("sort")? {
+        if !sort.is_none() {
+            for key in sort.try_iter()? {
+                let key = key?;
+                let (field, descending): (String, bool) = key.extract().map_err(|_| {
+                    query_error(
+                        py,
+                        format!("a sort key must be (field: str, descending: bool), got {key}"),
+                    )
+                })?;
+                out.sort.push((field, descending));
+            }
+        }
+    }
+    out.offset = non_negative(py, dict.get_item("offset")?, "offset")?;
+    out.limit = non_negative(py, dict.get_item("limit")?, "limit")?;
+    if let Some(fields) = dict.get_item("fields")? {
+        if !fields.is_none() {
+            let names = ids_from_py(&fields)
+                .map_err(|_| query_error(py, "fields must be a list of str"))?;
+            if !names.is_empty() {
+                out.fields = Some(names);
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn cond_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Cond> {
+    let py = obj.py();
+    let bad = || {
+        query_error(
+            py,
+            format!(
+                "a condition must be ('filter', field, op, value), ('and', [...]), \
+                 ('or', [...]) or ('not', cond), got {}",
+                obj.repr().map(|r| r.to_string()).unwrap_or_default()
+            ),
+        )
+    };
+    let tuple = obj.cast::<PyTuple>().map_err(|_| bad())?;
+    if tuple.is_empty() {
+        return Err(bad());
+    }
+    let tag: String = tuple.get_item(0)?.extract().map_err(|_| bad())?;
+    match (tag.as_str(), tuple.len()) {
+        ("filter", 4) => {
+            let field: String = tuple.get_item(1)?.extract().map_err(|_| bad())?;
+            let op_obj = tuple.get_item(2)?;
+            let op_text: String = op_obj.extract().map_err(|_| bad())?;
+            let op = Op::parse(&op_text)
+                .map_err(|_| query_error(py, format!("unknown operator '{op_text}'")))?;
+            let value = value_from_py(&tuple.get_item(3)?, &Path::root(&field), FILTER)?;
+            Ok(Cond::Filter { field, op, value })
+        }
+        ("and", 2) | ("or", 2) => {
+            let mut children = Vec::new();
+            for child in tuple.get_item(1)?.try_iter().map_err(|_| bad())? {
+                children.push(cond_from_py(&child?)?);
+            }
+            Ok(if tag == "and" {
+                Cond::And(children)
+            } else {
+                Cond::Or(children)
+            })
+        }
+        ("not", 2) => Ok(Cond::Not(Box::new(cond_from_py(&tuple.get_item(1)?)?))),
+        _ => Err(bad()),
+    }
+}
+
+/// Rust results that become Python objects under the GIL, a whole batch or page at a time.
+pub trait ToPython {
+    fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+}
+
+impl ToPython for () {
+    fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(py.None().into_bound(py))
+    }
+}
+
+impl ToPython for bool {
+    fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(PyBool::new(py, self).to_owned().into_any())
+    }
+}
+
+impl ToPython for usize {
+    fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(self.into_pyobject(py)?.into_any())
+    }
+}
+
+impl ToPython for String {
+    fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(PyString::new(py, &self).into_any())
+    }
+}
+
+impl ToPython for Row {
+    fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        row_to_py(py, &self)
+    }
+}
+
+impl ToPython for Value {
+    fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        value_to_py(py, &self)
+    }
+}
+
+impl<T: ToPython> ToPython for Option<T> {
+    fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self {
+            Some(v) => v.to_python(py),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+}
+
+impl<T: ToPython> ToPython for Vec<T> {
+    fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let items = self
+            .into_iter()
+            .map(|v| v.to_python(py))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(PyList::new(py, items)?.into_any())
+    }
+}
+
+impl<A: ToPython, B: ToPython, C: ToPython> ToPython for (A, B, C) {
+    fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let items = [
+            self.0.to_python(py)?,
+            self.1.to_python(py)?,
+            self.2.to_python(py)?,
+        ];
+        Ok(PyTuple::new(py, items)?.into_any())
+    }
+}

@@ -1,0 +1,435 @@
+//! The store classes and the stream cursor exposed to Python (docs/internals.md §2).
+//!
+//! Every verb has a blocking form (arguments converted under the GIL, store work with the GIL
+//! released, result converted under the GIL) and an `*_async` twin that runs the same closure
+//! on the tokio blocking pool and resolves on the caller's event loop.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dataknobs_core::{Error, Row, Store};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use crate::convert::{ids_from_py, rows_from_py, spec_from_py, ToPython};
+use crate::errors::{BridgeError, BridgeResult};
+use crate::runtime::{check_pid, run_detached, runtime, spawn_blocking_awaitable};
+
+/// A store plus the process it belongs to: a store opened before a fork must not be touched by
+/// the child (its SQLite handle, file locks and runtime threads all belong to the parent).
+struct StoreHandle {
+    store: Arc<dyn Store>,
+    pid: u32,
+}
+
+impl StoreHandle {
+    fn new(store: Arc<dyn Store>) -> Self {
+        StoreHandle {
+            store,
+            pid: std::process::id(),
+        }
+    }
+
+    fn check(&self, py: Python<'_>) -> PyResult<()> {
+        check_pid(self.pid).map_err(|e| e.into_pyerr(py))
+    }
+
+    fn sync<'py, T, F>(&self, py: Python<'py>, job: F) -> PyResult<Bound<'py, PyAny>>
+    where
+        F: FnOnce(Arc<dyn Store>) -> BridgeResult<T> + Send,
+        T: ToPython + Send,
+    {
+        self.check(py)?;
+        let store = Arc::clone(&self.store);
+        run_detached(py, move || job(store))?.to_python(py)
+    }
+
+    fn spawn<'py, T, F>(&self, py: Python<'py>, job: F) -> PyResult<Bound<'py, PyAny>>
+    where
+        F: FnOnce(Arc<dyn Store>) -> BridgeResult<T> + Send + 'static,
+        T: ToPython + Send + 'static,
+    {
+        self.check(py)?;
+        let store = Arc::clone(&self.store);
+        spawn_blocking_awaitable(py, move || job(store))
+    }
+}
+
+fn open_stream(
+    store: Arc<dyn Store>,
+    spec: dataknobs_core::QuerySpec,
+    batch_size: usize,
+    prefetch: usize,
+) -> BridgeResult<Cursor> {
+    // The producer may spawn onto tokio, so it needs the runtime's context.
+    let rt = runtime()?;
+    let _entered = rt.enter();
+    let cursor = store.stream(spec, batch_size, prefetch)?;
+    Ok(Cursor::new(cursor))
+}
+
+fn check_batch_size(batch_size: usize) -> PyResult<()> {
+    if batch_size == 0 {
+        return Err(PyValueError::new_err("batch_size must be at least 1"));
+    }
+    Ok(())
+}
+
+/// The shared verbs, spelled out once for each class: `#[pymethods]` allows one impl block per
+/// class, so the class-specific methods are passed in and emitted alongside.
+macro_rules! store_class {
+    ($cls:ident { $($extra:tt)* }) => {
+        #[pymethods]
+        impl $cls {
+            $($extra)*
+
+            fn create_batch<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                let rows = rows_from_py(rows)?;
+                self.handle.sync(py, move |s| Ok(s.create_batch(rows)?))
+            }
+
+            fn create_batch_async<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                let rows = rows_from_py(rows)?;
+                self.handle.spawn(py, move |s| Ok(s.create_batch(rows)?))
+            }
+
+            fn create_missing<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                let rows = rows_from_py(rows)?;
+                self.handle.sync(py, move |s| Ok(s.create_missing(rows)?))
+            }
+
+            fn create_missing_async<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                let rows = rows_from_py(rows)?;
+                self.handle.spawn(py, move |s| Ok(s.create_missing(rows)?))
+            }
+
+            fn upsert_batch<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                let rows = rows_from_py(rows)?;
+                self.handle.sync(py, move |s| Ok(s.upsert_batch(rows)?))
+            }
+
+            fn upsert_batch_async<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                let rows = rows_from_py(rows)?;
+                self.handle.spawn(py, move |s| Ok(s.upsert_batch(rows)?))
+            }
+
+            fn update_batch<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                let rows = rows_from_py(rows)?;
+                self.handle.sync(py, move |s| Ok(s.update_batch(rows)?))
+            }
+
+            fn update_batch_async<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                let rows = rows_from_py(rows)?;
+                self.handle.spawn(py, move |s| Ok(s.update_batch(rows)?))
+            }
+
+            fn read_batch<'py>(&self, py: Python<'py>, ids: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                let ids = ids_from_py(ids)?;
+                self.handle.sync(py, move |s| Ok(s.read_batch(&ids)?))
+            }
+
+            fn read_batch_async<'py>(&self, py: Python<'py>, ids: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                let ids = ids_from_py(ids)?;
+                self.handle.spawn(py, move |s| Ok(s.read_batch(&ids)?))
+            }
+
+            fn exists_batch<'py>(&self, py: Python<'py>, ids: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                let ids = ids_from_py(ids)?;
+                self.handle.sync(py, move |s| Ok(s.exists_batch(&ids)?))
+            }
+
+            fn exists_batch_async<'py>(&self, py: Python<'py>, ids: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                let ids = ids_from_py(ids)?;
+                self.handle.spawn(py, move |s| Ok(s.exists_batch(&ids)?))
+            }
+
+            fn delete_batch<'py>(&self, py: Python<'py>, ids: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                let ids = ids_from_py(ids)?;
+                self.handle.sync(py, move |s| Ok(s.delete_batch(&ids)?))
+            }
+
+            fn delete_batch_async<'py>(&self, py: Python<'py>, ids: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                let ids = ids_from_py(ids)?;
+                self.handle.spawn(py, move |s| Ok(s.delete_batch(&ids)?))
+            }
+
+            #[pyo3(signature = (spec=None))]
+            fn search<'py>(&self, py: Python<'py>, spec: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+                let spec = spec_from_py(spec)?;
+                self.handle.sync(py, move |s| Ok(s.search(&spec)?))
+            }
+
+            #[pyo3(signature = (spec=None))]
+            fn search_async<'py>(&self, py: Python<'py>, spec: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+                let spec = spec_from_py(spec)?;
+                self.handle.spawn(py, move |s| Ok(s.search(&spec)?))
+            }
+
+            #[pyo3(signature = (spec=None))]
+            fn count<'py>(&self, py: Python<'py>, spec: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+                let spec = spec_from_py(spec)?;
+                self.handle.sync(py, move |s| Ok(s.count(&spec)?))
+            }
+
+            #[pyo3(signature = (spec=None))]
+            fn count_async<'py>(&self, py: Python<'py>, spec: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+                let spec = spec_from_py(spec)?;
+                self.handle.spawn(py, move |s| Ok(s.count(&spec)?))
+            }
+
+            fn clear<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                self.handle.sync(py, |s| Ok(s.clear()?))
+            }
+
+            fn clear_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                self.handle.spawn(py, |s| Ok(s.clear()?))
+            }
+
+            #[pyo3(signature = (spec=None, batch_size=1000, prefetch=2))]
+            fn stream<'py>(&self, py: Python<'py>, spec: Option<&Bound<'py, PyAny>>, batch_size: usize, prefetch: usize) -> PyResult<Bound<'py, PyAny>> {
+                check_batch_size(batch_size)?;
+                let spec = spec_from_py(spec)?;
+                self.handle.sync(py, move |s| open_stream(s, spec, batch_size, prefetch))
+            }
+
+            #[pyo3(signature = (spec=None, batch_size=1000, prefetch=2))]
+            fn stream_async<'py>(&self, py: Python<'py>, spec: Option<&Bound<'py, PyAny>>, batch_size: usize, prefetch: usize) -> PyResult<Bound<'py, PyAny>> {
+                check_batch_size(batch_size)?;
+                let spec = spec_from_py(spec)?;
+                self.handle.spawn(py, move |s| open_stream(s, spec, batch_size, prefetch))
+            }
+
+            fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                self.handle.sync(py, |s| Ok(s.close()?))
+            }
+
+            fn close_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                self.handle.spawn(py, |s| Ok(s.close()?))
+            }
+        }
+    };
+}
+
+fn path_text(path: &std::path::Path) -> PyResult<String> {
+    path.to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| PyValueError::new_err(format!("path is not valid UTF-8: {path:?}")))
+}
+
+/// Records held in process memory; the reference for query semantics.
+#[pyclass(module = "dataknobs_data._native", frozen)]
+pub struct MemoryStore {
+    handle: StoreHandle,
+    concrete: Arc<crate::pending_core::MemoryStore>,
+}
+
+store_class!(MemoryStore {
+    #[new]
+    fn new() -> Self {
+        let concrete = Arc::new(crate::pending_core::MemoryStore::new());
+        MemoryStore {
+            handle: StoreHandle::new(concrete.clone()),
+            concrete,
+        }
+    }
+
+    /// `(ids, data_json, metadata_json)`: three parallel lists of tagged JSON text.
+    fn export_json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let store = Arc::clone(&self.concrete);
+        self.handle.sync(py, move |_| Ok(store.export_json()?))
+    }
+
+    fn import_json<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Vec<String>,
+        data_json: Vec<String>,
+        metadata_json: Vec<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let store = Arc::clone(&self.concrete);
+        self.handle
+            .sync(py, move |_| Ok(store.import_json(ids, data_json, metadata_json)?))
+    }
+
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        self.handle.check(py)?;
+        Ok(self.concrete.len())
+    }
+});
+
+/// One JSON, JSON Lines, CSV or TSV file, optionally gzip-compressed.
+#[pyclass(module = "dataknobs_data._native", frozen)]
+pub struct FileStore {
+    handle: StoreHandle,
+}
+
+store_class!(FileStore {
+    #[new]
+    #[pyo3(signature = (path, format, compression=None))]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        format: String,
+        compression: Option<String>,
+    ) -> PyResult<Self> {
+        let path = path_text(&path)?;
+        let store = run_detached(py, move || {
+            Ok(crate::pending_core::FileStore::open(
+                &path,
+                &format,
+                compression.as_deref(),
+            )?)
+        })?;
+        Ok(FileStore {
+            handle: StoreHandle::new(store),
+        })
+    }
+});
+
+/// A SQLite table `id, data, metadata, created_at, updated_at`.
+#[pyclass(module = "dataknobs_data._native", frozen)]
+pub struct SqliteStore {
+    handle: StoreHandle,
+}
+
+store_class!(SqliteStore {
+    #[new]
+    #[pyo3(signature = (
+        path,
+        table="records".to_string(),
+        timeout=5.0,
+        journal_mode=None,
+        synchronous=None,
+        auto_create_table=true,
+    ))]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        table: String,
+        timeout: f64,
+        journal_mode: Option<String>,
+        synchronous: Option<String>,
+        auto_create_table: bool,
+    ) -> PyResult<Self> {
+        let path = path_text(&path)?;
+        let store = run_detached(py, move || {
+            Ok(crate::pending_core::SqliteStore::open(
+                &path,
+                &table,
+                timeout,
+                journal_mode.as_deref(),
+                synchronous.as_deref(),
+                auto_create_table,
+            )?)
+        })?;
+        Ok(SqliteStore {
+            handle: StoreHandle::new(store),
+        })
+    }
+});
+
+type SharedCursor = Arc<tokio::sync::Mutex<Option<dataknobs_core::Cursor>>>;
+
+/// Pages of a stream. The core cursor sits behind an async mutex so a blocking `next_page`, an
+/// awaited one and `close` from another thread never race on the channel.
+#[pyclass(module = "dataknobs_data._native", frozen)]
+pub struct Cursor {
+    inner: SharedCursor,
+}
+
+impl Cursor {
+    fn new(cursor: dataknobs_core::Cursor) -> Self {
+        Cursor {
+            inner: Arc::new(tokio::sync::Mutex::new(Some(cursor))),
+        }
+    }
+}
+
+impl ToPython for Cursor {
+    fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(Bound::new(py, self)?.into_any())
+    }
+}
+
+fn page_timeout(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    timeout
+        .map(|secs| {
+            Duration::try_from_secs_f64(secs)
+                .map_err(|e| PyValueError::new_err(format!("invalid timeout {secs}: {e}")))
+        })
+        .transpose()
+}
+
+async fn next_page(
+    inner: SharedCursor,
+    timeout: Option<Duration>,
+) -> BridgeResult<Option<Vec<Row>>> {
+    let read = async move {
+        let mut guard = inner.lock().await;
+        match guard.as_mut() {
+            Some(cursor) => {
+                let page = cursor.next_page().await;
+                if matches!(page, Ok(None)) {
+                    // Finished: release the producer's resources now rather than at drop.
+                    *guard = None;
+                }
+                page
+            }
+            None => Ok(None),
+        }
+    };
+    match timeout {
+        Some(limit) => match tokio::time::timeout(limit, read).await {
+            Ok(page) => Ok(page?),
+            Err(_) => Err(BridgeError::Core(Error::Timeout(limit.as_secs_f64()))),
+        },
+        None => Ok(read.await?),
+    }
+}
+
+#[pymethods]
+impl Cursor {
+    /// The next page, or None at the end.
+    #[pyo3(signature = (timeout=None))]
+    fn next_page<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        let limit = page_timeout(timeout)?;
+        let rt = runtime().map_err(|e| e.into_pyerr(py))?;
+        let inner = Arc::clone(&self.inner);
+        run_detached(py, move || rt.block_on(next_page(inner, limit)))?.to_python(py)
+    }
+
+    #[pyo3(signature = (timeout=None))]
+    fn next_page_async<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let limit = page_timeout(timeout)?;
+        let inner = Arc::clone(&self.inner);
+        crate::runtime::future_awaitable(py, next_page(inner, limit))
+    }
+
+    /// Stops the producer. Idempotent; later pages read as the end.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        match self.inner.try_lock() {
+            Ok(mut guard) => {
+                if let Some(mut cursor) = guard.take() {
+                    cursor.close();
+                }
+            }
+            Err(_) => {
+                // A page read is in flight and holds the lock; close as soon as it lets go
+                // instead of blocking this thread behind it.
+                let rt = runtime().map_err(|e| e.into_pyerr(py))?;
+                let inner = Arc::clone(&self.inner);
+                rt.spawn(async move {
+                    if let Some(mut cursor) = inner.lock().await.take() {
+                        cursor.close();
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+}

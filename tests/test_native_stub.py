@@ -1,0 +1,73 @@
+"""The type stub `_native.pyi` names exactly what the extension module exports."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+native = pytest.importorskip("dataknobs_data._native")
+
+STUB = Path(__file__).resolve().parent.parent / "python" / "dataknobs_data" / "_native.pyi"
+
+
+def _is_dunder(name: str) -> bool:
+    return name.startswith("__") and name.endswith("__")
+
+
+def _stub_tree() -> tuple[set[str], dict[str, set[str]]]:
+    tree = ast.parse(STUB.read_text(encoding="utf-8"))
+    functions: set[str] = set()
+    classes: dict[str, set[str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            functions.add(node.name)
+        elif isinstance(node, ast.ClassDef):
+            classes[node.name] = {
+                item.name for item in node.body if isinstance(item, ast.FunctionDef)
+            }
+    return functions, classes
+
+
+def test_module_level_names_match_both_ways() -> None:
+    functions, classes = _stub_tree()
+    runtime = {name for name in dir(native) if not _is_dunder(name)}
+    assert runtime == functions | set(classes)
+    for name in functions:
+        assert callable(getattr(native, name)) and not isinstance(getattr(native, name), type)
+    for name in classes:
+        assert isinstance(getattr(native, name), type)
+
+
+@pytest.mark.parametrize("class_name", sorted(_stub_tree()[1]))
+def test_class_members_match_both_ways(class_name: str) -> None:
+    stub_members = _stub_tree()[1][class_name]
+    cls = getattr(native, class_name)
+    runtime_public = {name for name in vars(cls) if not _is_dunder(name)}
+    assert runtime_public == {name for name in stub_members if not _is_dunder(name)}
+    # Dunders: the stub's (other than __init__, which pyo3 spells __new__) exist at runtime,
+    # and the protocol methods the class defines are in the stub.
+    for name in stub_members:
+        if _is_dunder(name) and name != "__init__":
+            assert name in vars(cls), f"{class_name}.{name} is in the stub but not the module"
+    for name in ("__len__", "__iter__", "__next__", "__enter__", "__exit__", "__repr__"):
+        if name in vars(cls):
+            assert name in stub_members, f"{class_name}.{name} is missing from the stub"
+    if "__new__" in vars(cls):
+        assert "__init__" in stub_members, f"{class_name} constructor is missing from the stub"
+
+
+def test_every_sync_verb_has_an_async_twin() -> None:
+    _, classes = _stub_tree()
+    for class_name, members in classes.items():
+        for name in members:
+            if _is_dunder(name) or name.endswith("_async"):
+                continue
+            if (class_name, name) in {
+                ("MemoryStore", "export_json"),
+                ("MemoryStore", "import_json"),
+                ("Cursor", "close"),
+            }:
+                continue
+            assert f"{name}_async" in members, f"{class_name}.{name} has no async twin"
