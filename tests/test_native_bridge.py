@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -171,7 +171,7 @@ VALUES: dict[str, Any] = {
     "empty": "",
     "bytes": b"\x00\xffdata",
     "naive": datetime(2024, 5, 1, 10, 0, 0, 123456),
-    "utc": datetime(2024, 5, 1, 10, 0, 0, 654321, tzinfo=timezone.utc),
+    "utc": datetime(2024, 5, 1, 10, 0, 0, 654321, tzinfo=UTC),
     "offset": datetime(2024, 5, 1, 10, 0, 0, 1, tzinfo=timezone(timedelta(hours=5, minutes=30))),
     "west": datetime(1999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-8))),
     "date": date(2024, 2, 29),
@@ -208,7 +208,7 @@ def test_round_trip_every_value_type(store: Any) -> None:
     assert rid == "v"
     _assert_same(data, VALUES, "data")
     _assert_same(metadata, meta, "metadata")
-    assert data["utc"].tzinfo is timezone.utc
+    assert data["utc"].tzinfo is UTC
     [(_, data2, _)] = store.search(None)
     _assert_same(data2, VALUES, "search")
 
@@ -337,9 +337,28 @@ def test_matches_uses_the_rust_evaluator() -> None:
     assert native.matches(("filter", "n", ">", 3), row)
     assert not native.matches(("filter", "n", "<", 3), row)
     assert native.matches(("filter", "n", "in", {4, 5}), row)
-    assert native.matches(("and", [("filter", "tags.0", "=", "a"), ("not", ("filter", "id", "=", "x"))]), row)
+    assert native.matches(
+        ("and", [("filter", "tags.0", "=", "a"), ("not", ("filter", "id", "=", "x"))]), row
+    )
     assert not native.matches(("or", []), row)
     assert native.matches(("filter", "metadata.src", "=", "x"), row)
     assert native.matches(None, row)
     with pytest.raises(exceptions.QueryError, match="nope"):
         native.matches(("filter", "n", "nope", 1), row)
+
+
+def test_search_spec_shapes(store: Any) -> None:
+    store.create_batch(rows(5))
+    spec = {
+        "where": ("or", [("filter", "n", ">=", 3), ("filter", "n", "=", 0)]),
+        "sort": [("n", True)],
+        "offset": 1,
+        "limit": 2,
+        "fields": ["n"],
+    }
+    assert store.search(spec) == [("r3", {"n": 3}, {"src": "r"}), ("r0", {"n": 0}, {"src": "r"})]
+    # Lists where tuples are expected (a spec that went through JSON) mean the same.
+    as_lists = {"where": ["filter", "n", "in", [1, 2]], "sort": [["n", False]]}
+    assert [r[0] for r in store.search(as_lists)] == ["r1", "r2"]
+    assert store.count({"where": ("not", ("filter", "n", "<", 2)), "limit": 1}) == 3
+    assert store.search({"limit": 0}) == []

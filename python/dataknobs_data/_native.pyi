@@ -9,7 +9,7 @@ from typing import Any, Literal, TypeAlias
 # A stored value: None, bool, int (64-bit), float, str, bytes, datetime, date, Decimal, and
 # lists / str-keyed dicts of these (tuples are accepted and read back as lists).
 Value: TypeAlias = (
-    None | bool | int | float | str | bytes | datetime | date | Decimal | list[Any] | dict[str, Any]
+    bool | int | float | str | bytes | datetime | date | Decimal | list[Any] | dict[str, Any] | None
 )
 Row: TypeAlias = tuple[str, dict[str, Any], dict[str, Any]]
 Cond: TypeAlias = (

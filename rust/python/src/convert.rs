@@ -478,13 +478,19 @@ pub fn spec_from_py(spec: Option<&Bound<'_, PyAny>>) -> PyResult<QuerySpec> {
         if !sort.is_none() {
             for key in sort.try_iter()? {
                 let key = key?;
-                let (field, descending): (String, bool) = key.extract().map_err(|_| {
+                let bad = || {
                     query_error(
                         py,
                         format!("a sort key must be (field: str, descending: bool), got {key}"),
                     )
-                })?;
-                out.sort.push((field, descending));
+                };
+                match seq_items(&key).as_deref() {
+                    Some([field, descending]) => out.sort.push((
+                        field.extract().map_err(|_| bad())?,
+                        descending.extract().map_err(|_| bad())?,
+                    )),
+                    _ => return Err(bad()),
+                }
             }
         }
     }
@@ -502,6 +508,17 @@ pub fn spec_from_py(spec: Option<&Bound<'_, PyAny>>) -> PyResult<QuerySpec> {
     Ok(out)
 }
 
+/// The items of a tuple or list (specs may arrive as either, e.g. after a JSON round trip).
+fn seq_items<'py>(obj: &Bound<'py, PyAny>) -> Option<Vec<Bound<'py, PyAny>>> {
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        Some(t.iter().collect())
+    } else if let Ok(l) = obj.cast::<PyList>() {
+        Some(l.iter().collect())
+    } else {
+        None
+    }
+}
+
 pub fn cond_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Cond> {
     let py = obj.py();
     let bad = || {
@@ -514,33 +531,32 @@ pub fn cond_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Cond> {
             ),
         )
     };
-    let tuple = obj.cast::<PyTuple>().map_err(|_| bad())?;
-    if tuple.is_empty() {
-        return Err(bad());
-    }
-    let tag: String = tuple.get_item(0)?.extract().map_err(|_| bad())?;
-    match (tag.as_str(), tuple.len()) {
-        ("filter", 4) => {
-            let field: String = tuple.get_item(1)?.extract().map_err(|_| bad())?;
-            let op_obj = tuple.get_item(2)?;
-            let op_text: String = op_obj.extract().map_err(|_| bad())?;
+    let items = seq_items(obj).ok_or_else(bad)?;
+    let tag: String = match items.first() {
+        Some(first) => first.extract().map_err(|_| bad())?,
+        None => return Err(bad()),
+    };
+    match (tag.as_str(), items.as_slice()) {
+        ("filter", [_, field, op, value]) => {
+            let field: String = field.extract().map_err(|_| bad())?;
+            let op_text: String = op.extract().map_err(|_| bad())?;
             let op = Op::parse(&op_text)
                 .map_err(|_| query_error(py, format!("unknown operator '{op_text}'")))?;
-            let value = value_from_py(&tuple.get_item(3)?, &Path::root(&field), FILTER)?;
+            let value = value_from_py(value, &Path::root(&field), FILTER)?;
             Ok(Cond::Filter { field, op, value })
         }
-        ("and", 2) | ("or", 2) => {
-            let mut children = Vec::new();
-            for child in tuple.get_item(1)?.try_iter().map_err(|_| bad())? {
-                children.push(cond_from_py(&child?)?);
+        ("and", [_, children]) | ("or", [_, children]) => {
+            let mut conds = Vec::new();
+            for child in children.try_iter().map_err(|_| bad())? {
+                conds.push(cond_from_py(&child?)?);
             }
             Ok(if tag == "and" {
-                Cond::And(children)
+                Cond::And(conds)
             } else {
-                Cond::Or(children)
+                Cond::Or(conds)
             })
         }
-        ("not", 2) => Ok(Cond::Not(Box::new(cond_from_py(&tuple.get_item(1)?)?))),
+        ("not", [_, inner]) => Ok(Cond::Not(Box::new(cond_from_py(inner)?))),
         _ => Err(bad()),
     }
 }
