@@ -5,14 +5,22 @@ pub mod codec;
 pub mod cursor;
 pub mod error;
 pub mod iso;
+pub mod memory;
 pub mod num;
 pub mod query;
 pub mod row;
 pub mod store;
 pub mod value;
 
+#[cfg(test)]
+mod testutil;
+
+#[cfg(test)]
+mod bench;
+
 pub use cursor::Cursor;
 pub use error::{Error, Result};
+pub use memory::MemoryStore;
 pub use query::{CompiledQuery, Cond, Op, QuerySpec};
 pub use row::Row;
 pub use store::Store;
