@@ -416,6 +416,9 @@ class _RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         """Render the current rate of ``task``."""
         speed = task.finished_speed or task.speed
+        if speed is None and task.elapsed:
+            # rich needs two samples for a speed; a short copy never gets them.
+            speed = task.completed / task.elapsed
         shown = "-" if speed is None else f"{speed:,.0f}"
         return Text(f"{shown} rec/s", style="progress.data.speed")
 
