@@ -145,8 +145,9 @@ def _fork_and_call(call: Any) -> tuple[int | None, float]:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_forked_child_fails_fast(tmp_path: Path) -> None:
-    store = native.SqliteStore(str(tmp_path / "fork.db"))
+@pytest.mark.parametrize("kind", sorted(STORES))
+def test_forked_child_fails_fast(tmp_path: Path, kind: str) -> None:
+    store = STORES[kind](tmp_path)
     store.create_batch(rows(2))
     asyncio.run(_call(lambda: native._sleep_async(0)))  # make sure the runtime exists in the parent
     code, elapsed = _fork_and_call(lambda: store.count(None))

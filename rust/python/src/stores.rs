@@ -13,7 +13,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::convert::{ids_from_py, rows_from_py, spec_from_py, ToPython};
-use crate::errors::{BridgeError, BridgeResult};
+use crate::errors::{core_to_py, BridgeError, BridgeResult};
 use crate::runtime::{check_pid, run_detached, runtime, spawn_blocking_awaitable};
 
 /// A store plus the process it belongs to: a store opened before a fork must not be touched by
@@ -221,13 +221,13 @@ fn path_text(path: &std::path::Path) -> PyResult<String> {
 #[pyclass(module = "dataknobs_data._native", frozen)]
 pub struct MemoryStore {
     handle: StoreHandle,
-    concrete: Arc<crate::pending_core::MemoryStore>,
+    concrete: Arc<dataknobs_core::memory::MemoryStore>,
 }
 
 store_class!(MemoryStore {
     #[new]
     fn new() -> Self {
-        let concrete = Arc::new(crate::pending_core::MemoryStore::new());
+        let concrete = Arc::new(dataknobs_core::memory::MemoryStore::new());
         MemoryStore {
             handle: StoreHandle::new(concrete.clone()),
             concrete,
@@ -254,7 +254,7 @@ store_class!(MemoryStore {
 
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
         self.handle.check(py)?;
-        Ok(self.concrete.len())
+        self.concrete.len().map_err(|e| core_to_py(py, e))
     }
 });
 
