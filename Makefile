@@ -1,0 +1,85 @@
+# dataknobs-data: build, lint, test and benchmark.
+#
+#   make test      fresh clone -> .venv, dev build, lint, cargo test, pytest (what CI runs)
+#   make bench     release build + pytest-benchmark over benches/ (BENCH_ARGS='-m "not slow"')
+#   make compare   release build + benches/compare.py against dataknobs-data 0.4.13 from PyPI
+#
+# Needs only python3.11 and cargo on PATH. Every recipe line fails the target on error.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+PYTHON ?= python3.11
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.deps-installed
+EXTRAS := test dev
+
+# The PyO3 build script, cargo clippy/test and maturin all see the same interpreter, so
+# switching between them does not rebuild pyo3 for a changed interpreter.
+export PYO3_PYTHON := $(PY)
+# cargo test links the PyO3 crate's test harness against libpython.
+PY_LIBDIR = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR") or "")')
+MATURIN = VIRTUAL_ENV=$(VENV) $(VENV)/bin/maturin
+
+BENCH_ARGS ?=
+COMPARE_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: venv dev release lint fmt test test-rust test-python bench bench-quick compare demo clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/requirements.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -U pip maturin
+	$(PY) scripts/requirements.py $(EXTRAS) > $(VENV)/requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r $(VENV)/requirements-dev.txt
+	@touch $@
+
+# Dev profile: quick to build, used by the tests.
+dev: venv
+	$(MATURIN) develop --quiet
+
+# Release profile (fat LTO, one codegen unit): for benchmarks.
+release: venv
+	$(MATURIN) develop --quiet --release
+
+lint: venv
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(VENV)/bin/ruff check python tests benches scripts
+	$(VENV)/bin/ruff format --check python tests benches scripts
+	$(VENV)/bin/mypy --strict python/
+
+fmt: venv
+	cargo fmt --all
+	$(VENV)/bin/ruff format python tests benches scripts
+	$(VENV)/bin/ruff check --fix python tests benches scripts
+
+test-rust: venv
+	LD_LIBRARY_PATH="$(PY_LIBDIR)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}" cargo test --workspace
+
+# pytest exits 5 when it collected no test: that is a failure too (any non-zero exit is).
+test-python: dev
+	@rc=0; $(PY) -m pytest -q $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make: pytest ran no test - failing" >&2; fi; \
+	exit $$rc
+
+test: venv dev lint test-rust test-python
+
+bench: release
+	$(PY) -m pytest benches/ -p no:cacheprovider --benchmark-only $(BENCH_ARGS)
+
+bench-quick: release
+	$(PY) -m pytest benches/ -p no:cacheprovider --benchmark-only -m "not slow" $(BENCH_ARGS)
+
+compare: release
+	$(PY) benches/compare.py $(COMPARE_ARGS)
+
+demo: dev
+	$(VENV)/bin/dataknobs-data demo
+
+clean:
+	rm -rf $(VENV) target python/dataknobs_data/_native*.so benches/.venv-anchor
