@@ -4,6 +4,7 @@
 pub mod codec;
 pub mod cursor;
 pub mod error;
+pub mod file;
 pub mod iso;
 pub mod memory;
 pub mod num;
@@ -20,6 +21,7 @@ mod bench;
 
 pub use cursor::Cursor;
 pub use error::{Error, Result};
+pub use file::FileStore;
 pub use memory::MemoryStore;
 pub use query::{CompiledQuery, Cond, Op, QuerySpec};
 pub use row::Row;

@@ -20,7 +20,6 @@ pub(crate) type Index = IndexMap<String, Row>;
 /// What a mutation displaced, so that a store whose write to disk failed can put the index
 /// back exactly as it was.
 #[derive(Default)]
-#[allow(dead_code)] // the file store reads it; landed in the next step
 pub(crate) struct Undo {
     len_before: usize,
     /// (position, previous row) for rows replaced in place, in the order replaced.
@@ -30,7 +29,6 @@ pub(crate) struct Undo {
     cleared: Option<Index>,
 }
 
-#[allow(dead_code)] // the file store uses these; landed in the next step
 impl Undo {
     pub(crate) fn new(index: &Index) -> Undo {
         Undo {
