@@ -72,3 +72,28 @@ fn bench_memory() {
     .unwrap();
     assert_eq!(all.len(), 100_000);
 }
+
+#[test]
+#[ignore]
+fn bench_sqlite() {
+    let path = std::env::temp_dir().join(format!("dk-bench-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let store = Arc::new(
+        crate::sqlite::SqliteStore::open(&path.to_string_lossy(), "records", 5.0, None, None, true)
+            .unwrap(),
+    );
+    let data = rows(100_000);
+    time("sqlite create_batch 100k (file on /tmp)", || {
+        store.create_batch(data)
+    })
+    .unwrap();
+    let spec = selective_sorted();
+    let r = time("sqlite search 10% + sort + limit 100", || {
+        store.search(&spec)
+    })
+    .unwrap();
+    assert_eq!(r.len(), 100);
+    let n = time("sqlite count 10%", || store.count(&spec)).unwrap();
+    assert_eq!(n, 10_000);
+    let _ = std::fs::remove_file(&path);
+}

@@ -10,6 +10,7 @@ pub mod memory;
 pub mod num;
 pub mod query;
 pub mod row;
+pub mod sqlite;
 pub mod store;
 pub mod value;
 
@@ -25,5 +26,6 @@ pub use file::FileStore;
 pub use memory::MemoryStore;
 pub use query::{CompiledQuery, Cond, Op, QuerySpec};
 pub use row::Row;
+pub use sqlite::SqliteStore;
 pub use store::Store;
 pub use value::{DateTimeValue, Map, Value};
