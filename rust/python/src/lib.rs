@@ -5,7 +5,6 @@ use pyo3::prelude::*;
 mod convert;
 mod errors;
 mod functions;
-mod pending_core;
 mod runtime;
 mod stores;
 

@@ -275,14 +275,14 @@ store_class!(FileStore {
     ) -> PyResult<Self> {
         let path = path_text(&path)?;
         let store = run_detached(py, move || {
-            Ok(crate::pending_core::FileStore::open(
+            Ok(dataknobs_core::file::FileStore::open(
                 &path,
                 &format,
                 compression.as_deref(),
             )?)
         })?;
         Ok(FileStore {
-            handle: StoreHandle::new(store),
+            handle: StoreHandle::new(Arc::new(store)),
         })
     }
 });
@@ -314,7 +314,7 @@ store_class!(SqliteStore {
     ) -> PyResult<Self> {
         let path = path_text(&path)?;
         let store = run_detached(py, move || {
-            Ok(crate::pending_core::SqliteStore::open(
+            Ok(dataknobs_core::sqlite::SqliteStore::open(
                 &path,
                 &table,
                 timeout,
@@ -324,7 +324,7 @@ store_class!(SqliteStore {
             )?)
         })?;
         Ok(SqliteStore {
-            handle: StoreHandle::new(store),
+            handle: StoreHandle::new(Arc::new(store)),
         })
     }
 });
