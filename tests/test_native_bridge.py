@@ -27,7 +27,15 @@ def _sqlite(tmp: Path) -> Any:
     return native.SqliteStore(str(tmp / "bridge.db"))
 
 
-STORES = {"memory": _memory, "sqlite": _sqlite}
+def _jsonl_gzip(tmp: Path) -> Any:
+    return native.FileStore(tmp / "bridge.jsonl.gz", "jsonl", "gzip")
+
+
+def _json(tmp: Path) -> Any:
+    return native.FileStore(str(tmp / "bridge.json"), "json")
+
+
+STORES = {"memory": _memory, "sqlite": _sqlite, "jsonl_gzip": _jsonl_gzip, "json": _json}
 
 
 @pytest.fixture(params=sorted(STORES))
