@@ -97,3 +97,31 @@ fn bench_sqlite() {
     assert_eq!(n, 10_000);
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+#[ignore]
+fn bench_micro() {
+    let data = rows(100_000);
+    let store = MemoryStore::new();
+    store.create_batch(data).unwrap();
+    let g = store.read_guard().unwrap();
+    let n = time("iterate values", || {
+        g.values().filter(|r| r.id.len() == 9).count()
+    });
+    assert_eq!(n, 100_000);
+    let n = time("data.get(bucket)", || {
+        g.values()
+            .filter(|r| crate::query::map_get(&r.data, "bucket").is_some())
+            .count()
+    });
+    assert_eq!(n, 100_000);
+    let n = time("data.get_index(1)", || {
+        g.values()
+            .filter(|r| matches!(r.data.get_index(1), Some((_, Value::Int(3)))))
+            .count()
+    });
+    assert_eq!(n, 10_000);
+    let q = crate::query::CompiledQuery::new(&selective_sorted()).unwrap();
+    let n = time("compiled count", || q.count(g.values())).unwrap();
+    assert_eq!(n, 10_000);
+}

@@ -102,10 +102,23 @@ impl Op {
 // ---------------------------------------------------------------------------------------------
 // Field paths
 
+/// `m.get(key)`, but records have few fields and a linear scan comparing lengths first beats
+/// hashing the key (SipHash) by several times; large maps still use the hash index.
+#[inline]
+pub fn map_get<'a>(m: &'a Map, key: &str) -> Option<&'a Value> {
+    if m.len() <= 16 {
+        m.iter()
+            .find(|(k, _)| k.len() == key.len() && k.as_str() == key)
+            .map(|(_, v)| v)
+    } else {
+        m.get(key)
+    }
+}
+
 fn walk<'a>(mut cur: &'a Value, segs: std::str::Split<'_, char>) -> Option<&'a Value> {
     for seg in segs {
         cur = match cur {
-            Value::Map(m) => m.get(seg)?,
+            Value::Map(m) => map_get(m, seg)?,
             Value::List(items) => {
                 if seg.is_empty() || !seg.bytes().all(|c| c.is_ascii_digit()) {
                     return None;
@@ -119,7 +132,7 @@ fn walk<'a>(mut cur: &'a Value, segs: std::str::Split<'_, char>) -> Option<&'a V
 }
 
 fn resolve_data<'a>(row: &'a Row, path: &str) -> Option<&'a Value> {
-    if let Some(v) = row.data.get(path) {
+    if let Some(v) = map_get(&row.data, path) {
         return Some(v);
     }
     let (first, rest) = path.split_once('.')?;
@@ -128,13 +141,13 @@ fn resolve_data<'a>(row: &'a Row, path: &str) -> Option<&'a Value> {
             Some((h, t)) => (h, Some(t)),
             None => (rest, None),
         };
-        let v = row.metadata.get(head)?;
+        let v = map_get(&row.metadata, head)?;
         return match tail {
             Some(t) => walk(v, t.split('.')),
             None => Some(v),
         };
     }
-    walk(row.data.get(first)?, rest.split('.'))
+    walk(map_get(&row.data, first)?, rest.split('.'))
 }
 
 /// The value at `path` in `row` (docs/internals.md §1): `"id"` is the record id, an exact data
@@ -170,7 +183,9 @@ pub fn py_eq(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| py_eq(p, q))
         }
         (Value::Map(x), Value::Map(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, p)| y.get(k).is_some_and(|q| py_eq(p, q)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, p)| map_get(y, k).is_some_and(|q| py_eq(p, q)))
         }
         (Value::Int(x), Value::Int(y)) => x == y,
         _ => match (Num::of(a), Num::of(b)) {
@@ -523,7 +538,7 @@ impl CompiledQuery {
                 id: row.id.clone(),
                 data: fields
                     .iter()
-                    .filter_map(|f| row.data.get(f).map(|v| (f.clone(), v.clone())))
+                    .filter_map(|f| map_get(&row.data, f).map(|v| (f.clone(), v.clone())))
                     .collect(),
                 metadata: row.metadata.clone(),
             },
