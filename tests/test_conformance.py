@@ -1,4 +1,4 @@
-"""The conformance suite: API.md §3–§4 and §7 against every backend of conftest.BACKENDS."""
+"""The conformance suite: API.md §3 to §4 and §7 against every backend of conftest.BACKENDS."""
 
 from __future__ import annotations
 
@@ -244,8 +244,10 @@ def test_sort_puts_none_last_in_both_directions(filled: SyncDatabase) -> None:
 def test_complex_queries(filled: SyncDatabase) -> None:
     either = Query().or_(Filter("city", Operator.EQ, "Rome"), Filter("age", Operator.GT, 40))
     assert sorted(ids(filled.search(either))) == ["p3", "p4"]
-    narrowed = Query().filter("city", "=", "Paris").or_(
-        Filter("age", Operator.GT, 40), Filter("name", Operator.EQ, "Alice")
+    narrowed = (
+        Query()
+        .filter("city", "=", "Paris")
+        .or_(Filter("age", Operator.GT, 40), Filter("name", Operator.EQ, "Alice"))
     )
     assert sorted(ids(filled.search(narrowed))) == ["p1", "p3"]
     negated = Query().filter("city", "exists").not_(Filter("city", Operator.EQ, "Paris"))
@@ -303,7 +305,7 @@ ODD_VALUES: dict[str, Any] = {
     "flag": False,
     "nested": {"when": dt.date(2020, 2, 29), "items": [Decimal("0.1"), b"x", None]},
     "tag_like": {"$date": "not a tag"},
-    "unicode": "héllo \u2603\n\t,;\"quoted\"",
+    "unicode": 'héllo \u2603\n\t,;"quoted"',
 }
 
 

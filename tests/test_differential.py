@@ -44,13 +44,14 @@ datetimes = st.builds(
     hour=st.integers(0, 23),
     tzinfo=st.sampled_from([UTC, PLUS2, None]),
 )
+tenths = st.floats(-5, 5, allow_nan=False).map(lambda f: round(f, 1))
 short_text = st.text(alphabet="abAB_%.z", max_size=4)
 iso_text = datetimes.map(lambda d: d.isoformat().replace("+00:00", "Z"))
 scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-5, 5),
-    st.floats(-5, 5, allow_nan=False).map(lambda f: round(f, 1)),
+    tenths,
     short_text,
     iso_text,
     datetimes,
@@ -58,7 +59,7 @@ scalars = st.one_of(
 field_values: dict[str, st.SearchStrategy[Any]] = {
     "a": st.one_of(st.integers(-5, 5), st.none()),
     "b": st.one_of(short_text, iso_text),
-    "c": st.one_of(st.floats(-5, 5, allow_nan=False).map(lambda f: round(f, 1)), st.integers(-5, 5)),
+    "c": st.one_of(tenths, st.integers(-5, 5)),
     "d": st.booleans(),
     "e": st.one_of(datetimes, iso_text),
     "tags": st.lists(st.sampled_from(["x", "y", "z"]), max_size=3),
@@ -86,7 +87,9 @@ def filters(draw: st.DrawFn) -> Filter:
     if op in (Operator.IN, Operator.NOT_IN):
         value = draw(st.lists(scalars, max_size=3))
     elif op in (Operator.BETWEEN, Operator.NOT_BETWEEN):
-        value = draw(st.one_of(st.lists(scalars, min_size=2, max_size=2), st.lists(scalars, max_size=3)))
+        value = draw(
+            st.one_of(st.lists(scalars, min_size=2, max_size=2), st.lists(scalars, max_size=3))
+        )
     elif op in (Operator.LIKE, Operator.NOT_LIKE):
         value = draw(st.text(alphabet="aAbB%_.z", max_size=4))
     elif op == Operator.REGEX:
@@ -133,7 +136,7 @@ def unshaped(query: ComplexQuery) -> ComplexQuery:
 
 @pytest.mark.parametrize("backend_name", sorted(BACKENDS))
 @settings(
-    max_examples=40,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

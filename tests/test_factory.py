@@ -126,8 +126,10 @@ def test_user_subclass_inherits_batches_and_streaming() -> None:
         db.create_batch([Record({}, id="9"), Record({}, id="0")])
     assert db.count() == 5 and db.read("9") is None
     assert db.upsert("0", Record({"v": 10})) == "0"
-    result = db.stream_write([Record({"v": 7}, id="7"), Record({"v": 1}, id="1")],
-                             StreamConfig(on_error=lambda e, r: True))
+    result = db.stream_write(
+        [Record({"v": 7}, id="7"), Record({"v": 1}, id="1")],
+        StreamConfig(on_error=lambda e, r: True),
+    )
     assert (result.successful, result.failed) == (1, 1)
     assert [r.id for r in db.stream_read(Query().filter("v", ">", 3))] == ["0", "4", "7"]
     ids: Sequence[str | None] = [r.id for r in db.all()]

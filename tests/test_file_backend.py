@@ -16,7 +16,7 @@ from dataknobs_data.factory import database_factory
 MALFORMED = {
     "db.json": b'[{"id": "a", "data": {"x": 1}, "metadata": {}}, {"id": ',
     "db.jsonl": b'{"id": "a", "data": {"x": 1}, "metadata": {}}\n{"id": "b", "data": [\n',
-    "db.csv": b'id,x,_metadata\na,1,{}\nb,"unterminated\n',
+    "db.csv": b"id,x,_metadata\na,1,{}\nb,2,{},surplus cell\n",
     "db.parquet": b"PAR1 this is not parquet",
     "db.jsonl.gz": b"not gzip at all",
 }
@@ -46,9 +46,7 @@ def test_format_from_extension_and_explicit(tmp_path: Path) -> None:
     assert [json.loads(line)["id"] for line in lines] == ["a", "b"]
 
 
-@pytest.mark.parametrize(
-    ("key", "value"), [("format", "xml"), ("compression", "zip")]
-)
+@pytest.mark.parametrize(("key", "value"), [("format", "xml"), ("compression", "zip")])
 def test_bad_format_or_compression_is_a_configuration_error(
     tmp_path: Path, key: str, value: str
 ) -> None:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from dataknobs_data.exceptions import QueryError
 from dataknobs_data.query import (
     Filter,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from dataknobs_data.exceptions import QueryError
 from dataknobs_data.query import Filter, Operator, Query, SortOrder, SortSpec, apply_query
 from dataknobs_data.query_logic import (

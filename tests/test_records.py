@@ -7,6 +7,7 @@ import pickle
 from typing import Any
 
 import pytest
+
 from dataknobs_data.fields import Field, FieldType
 from dataknobs_data.records import Record
 

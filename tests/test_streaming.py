@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+
 from dataknobs_data.streaming import ConflictPolicy, StreamConfig, StreamProcessor, StreamResult
 
 

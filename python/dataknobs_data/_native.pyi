@@ -65,8 +65,8 @@ class FileStore:
     def __init__(
         self,
         path: str | PathLike[str],
-        format: Literal["json", "jsonl", "csv", "tsv"],
-        compression: Literal["gzip"] | None = None,
+        format: str,
+        compression: str | None = None,
     ) -> None: ...
     def create_batch(self, rows: Iterable[Row]) -> list[str]: ...
     def create_batch_async(self, rows: Iterable[Row]) -> Awaitable[list[str]]: ...

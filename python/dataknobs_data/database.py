@@ -15,6 +15,7 @@ from collections.abc import (
     AsyncIterable,
     AsyncIterator,
     Callable,
+    Generator,
     Iterable,
     Iterator,
     Mapping,
@@ -61,7 +62,7 @@ def with_id(record: Record, record_id: str) -> Record:
 
 
 def split_upsert(id_or_record: str | Record, record: Record | None) -> tuple[str, Record]:
-    """``upsert``'s two call forms, ``upsert(record)`` and ``upsert(id, record)``, as (id, record)."""
+    """Normalise ``upsert(record)`` and ``upsert(id, record)`` to (id, record)."""
     if isinstance(id_or_record, Record):
         return record_id_for_write(id_or_record), id_or_record
     if record is None:
@@ -91,12 +92,10 @@ class _WriteTally:
         self.stopped = False
 
     def batch_written(self, size: int) -> None:
-        self.result.total_batches += 1
         self.result.total_processed += size
         self.result.successful += size
 
     def batch_skipped(self, stored: Sequence[bool]) -> None:
-        self.result.total_batches += 1
         self.result.total_processed += len(stored)
         kept = sum(1 for ok in stored if ok)
         self.result.successful += kept
@@ -119,9 +118,48 @@ class _WriteTally:
         return self.result
 
 
-def _check_stored(ids: Sequence[Any], batch: Sequence[Record]) -> None:
-    if len(ids) != len(batch):
-        raise RuntimeError(f"batch stored {len(ids)} of {len(batch)} records")
+# One database call of a write plan: (method name, its single argument).
+_Step = tuple[str, Any]
+_Plan = Generator[_Step, Any, None]
+
+
+def _write_batch_plan(batch: list[Record], first_index: int, tally: _WriteTally) -> _Plan:
+    """How stream_write stores one batch, written once for the sync and async databases.
+
+    The plan yields the calls to make; the driver sends back each result, or the exception
+    the call raised. A failed bulk call is retried record by record so every failure is
+    counted with its global index.
+    """
+    policy = tally.config.on_conflict
+    if policy == ConflictPolicy.SKIP:
+        bulk, single = "_create_missing", "create"
+    elif policy == ConflictPolicy.UPSERT:
+        bulk, single = "upsert_batch", "upsert"
+    else:
+        bulk, single = "create_batch", "create"
+    outcome = yield (bulk, batch)
+    tally.result.total_batches += 1
+    if not isinstance(outcome, BaseException) and len(outcome) == len(batch):
+        if policy == ConflictPolicy.SKIP:
+            tally.batch_skipped(outcome)
+        else:
+            tally.batch_written(len(batch))
+        return
+    for offset, record in enumerate(batch):
+        outcome = yield (single, record)
+        if isinstance(outcome, BaseException):
+            tally.record_failed(record, first_index + offset, outcome)
+            if tally.stopped:
+                return
+        else:
+            tally.record_ok()
+
+
+def _advance(plan: _Plan, outcome: Any) -> _Step | None:
+    try:
+        return plan.send(outcome)
+    except StopIteration:
+        return None
 
 
 class AsyncDatabase(ABC):
@@ -259,36 +297,16 @@ class AsyncDatabase(ABC):
         for record in await self.search(query if query is not None else Query()):
             yield record
 
-    async def _write_batch(
-        self, batch: list[Record], first_index: int, tally: _WriteTally
-    ) -> None:
-        policy = tally.config.on_conflict
-        try:
-            if policy == ConflictPolicy.SKIP:
-                stored = await self._create_missing(batch)
-                _check_stored(stored, batch)
-                tally.batch_skipped(stored)
-                return
-            if policy == ConflictPolicy.UPSERT:
-                ids = await self.upsert_batch(batch)
-            else:
-                ids = await self.create_batch(batch)
-            _check_stored(ids, batch)
-            tally.batch_written(len(batch))
-            return
-        except Exception:  # noqa: BLE001 - the batch is retried record by record below
-            tally.result.total_batches += 1
-        for offset, record in enumerate(batch):
+    async def _write_batch(self, batch: list[Record], first_index: int, tally: _WriteTally) -> None:
+        plan = _write_batch_plan(batch, first_index, tally)
+        step = next(plan, None)
+        while step is not None:
+            name, arg = step
             try:
-                if policy == ConflictPolicy.UPSERT:
-                    await self.upsert(record)
-                else:
-                    await self.create(record)
-                tally.record_ok()
-            except Exception as exc:  # noqa: BLE001 - reported per record in the result
-                tally.record_failed(record, first_index + offset, exc)
-                if tally.stopped:
-                    return
+                outcome: Any = await getattr(self, name)(arg)
+            except Exception as exc:  # handed to the plan, which reports it
+                outcome = exc
+            step = _advance(plan, outcome)
 
     async def stream_write(
         self,
@@ -472,33 +490,15 @@ class SyncDatabase(ABC):
         yield from self.search(query if query is not None else Query())
 
     def _write_batch(self, batch: list[Record], first_index: int, tally: _WriteTally) -> None:
-        policy = tally.config.on_conflict
-        try:
-            if policy == ConflictPolicy.SKIP:
-                stored = self._create_missing(batch)
-                _check_stored(stored, batch)
-                tally.batch_skipped(stored)
-                return
-            if policy == ConflictPolicy.UPSERT:
-                ids = self.upsert_batch(batch)
-            else:
-                ids = self.create_batch(batch)
-            _check_stored(ids, batch)
-            tally.batch_written(len(batch))
-            return
-        except Exception:  # noqa: BLE001 - the batch is retried record by record below
-            tally.result.total_batches += 1
-        for offset, record in enumerate(batch):
+        plan = _write_batch_plan(batch, first_index, tally)
+        step = next(plan, None)
+        while step is not None:
+            name, arg = step
             try:
-                if policy == ConflictPolicy.UPSERT:
-                    self.upsert(record)
-                else:
-                    self.create(record)
-                tally.record_ok()
-            except Exception as exc:  # noqa: BLE001 - reported per record in the result
-                tally.record_failed(record, first_index + offset, exc)
-                if tally.stopped:
-                    return
+                outcome: Any = getattr(self, name)(arg)
+            except Exception as exc:  # handed to the plan, which reports it
+                outcome = exc
+            step = _advance(plan, outcome)
 
     def stream_write(
         self, records: Iterable[Record], config: StreamConfig | None = None

@@ -125,14 +125,29 @@ def get_backend_info(name: str) -> dict[str, Any]:
 
 
 for _info in (
-    BackendInfo("memory", "In-process records, queries evaluated in Rust",
-                "dataknobs_data.backends.memory", "SyncMemoryDatabase", "AsyncMemoryDatabase",
-                aliases=("mem",)),
-    BackendInfo("file", "One JSON, JSON Lines, CSV, TSV or Parquet file (optionally gzip)",
-                "dataknobs_data.backends.file", "SyncFileDatabase", "AsyncFileDatabase"),
-    BackendInfo("sqlite", "Embedded SQLite database (the persistent default)",
-                "dataknobs_data.backends.sqlite", "SyncSQLiteDatabase", "AsyncSQLiteDatabase",
-                aliases=("sqlite3",)),
+    BackendInfo(
+        "memory",
+        "In-process records, queries evaluated in Rust",
+        "dataknobs_data.backends.memory",
+        "SyncMemoryDatabase",
+        "AsyncMemoryDatabase",
+        aliases=("mem",),
+    ),
+    BackendInfo(
+        "file",
+        "One JSON, JSON Lines, CSV, TSV or Parquet file (optionally gzip)",
+        "dataknobs_data.backends.file",
+        "SyncFileDatabase",
+        "AsyncFileDatabase",
+    ),
+    BackendInfo(
+        "sqlite",
+        "Embedded SQLite database (the persistent default)",
+        "dataknobs_data.backends.sqlite",
+        "SyncSQLiteDatabase",
+        "AsyncSQLiteDatabase",
+        aliases=("sqlite3",),
+    ),
 ):
     _add(_info)
 

@@ -18,8 +18,15 @@ from ..exceptions import ConfigurationError, DataFormatError
 from .native import NativeAsyncDatabase, NativeSyncDatabase, Row
 
 FORMATS = ("json", "jsonl", "csv", "tsv", "parquet")
-_EXTENSIONS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv",
-               ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+_EXTENSIONS = {
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 
 def detect_format(path: str, compression: str | None) -> tuple[str, str | None]:
@@ -39,8 +46,14 @@ class ParquetStore:
     changed, and the async twins run the same call in a worker thread.
     """
 
-    _MUTATORS = ("create_batch", "create_missing", "upsert_batch", "update_batch",
-                 "delete_batch", "clear")
+    _MUTATORS = (
+        "create_batch",
+        "create_missing",
+        "upsert_batch",
+        "update_batch",
+        "delete_batch",
+        "clear",
+    )
 
     def __init__(self, path: str, compression: str | None) -> None:
         self._path = path
@@ -64,8 +77,13 @@ class ParquetStore:
         import pyarrow.parquet as pq
 
         ids, data, metadata = self._index.export_json()
-        table = pa.table({"id": pa.array(ids, pa.string()), "data": pa.array(data, pa.string()),
-                          "metadata": pa.array(metadata, pa.string())})
+        table = pa.table(
+            {
+                "id": pa.array(ids, pa.string()),
+                "data": pa.array(data, pa.string()),
+                "metadata": pa.array(metadata, pa.string()),
+            }
+        )
         folder = os.path.dirname(os.path.abspath(self._path))
         fd, tmp = tempfile.mkstemp(prefix=".dkdata-", suffix=".parquet", dir=folder)
         os.close(fd)
