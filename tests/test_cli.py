@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+
 from dataknobs_data.urls import parse_url
 
 # --------------------------------------------------------------------------- URLs
@@ -427,7 +428,7 @@ def test_count(
         "name regex e$": sum(1 for v in data.values() if v["name"].endswith("e")),
         "active=false": sum(1 for v in data.values() if not v["active"]),
         "meta.level>=3": sum(1 for v in data.values() if v["meta"]["level"] >= 3),
-        "joined>=2024-01-20": sum(
+        "joined>=2024-01-20T00:00:00Z": sum(
             1 for v in data.values() if v["joined"] >= dt.datetime(2024, 1, 20, tzinfo=dt.UTC)
         ),
     }

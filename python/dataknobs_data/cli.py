@@ -229,10 +229,8 @@ def parse_where(expr: str) -> tuple[str, Operator, Any]:
         value = _parse_value(raw)
         if value is None:
             # Every operator but exists/not_exists is False on None, so this matches nothing.
-            raise ValueError(
-                f"null never compares in --where {expr!r}: "
-                f"use '{field} not_exists' or '{field} exists'"
-            )
+            hint = "exists" if op == "!=" else "not_exists"
+            raise ValueError(f"null never compares in --where {expr!r}: use '{field} {hint}'")
     return field, Operator(op), value
 
 
@@ -623,6 +621,10 @@ def _demo_records(n: int, seed: int = 42) -> Iterator[Record]:
         )
 
 
+def _thousands(n: int) -> str:
+    return f"{n:,}"
+
+
 def _file_url(path: Path, query: str = "") -> str:
     return "file://" + quote(str(path.resolve())) + (f"?{query}" if query else "")
 
@@ -638,7 +640,7 @@ class _Timer:
         t0 = time.perf_counter()
         value = fn()
         elapsed = time.perf_counter() - t0
-        print(f"  {elapsed:8.3f}s  {label:<52} {show(value)}", file=self.out, flush=True)
+        print(f"  {elapsed:8.3f}s  {label:<56} {show(value)}", file=self.out, flush=True)
         return value
 
 
@@ -681,13 +683,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         timer.step(f"create {n:,} records (create_batch)", create, lambda k: f"{k:,} stored")
         rate = n / max(time.perf_counter() - t0, 1e-9)
-        print(f"  {'':9}  {'':<52} {rate:,.0f} records/s", file=out)
+        print(f"  {'':9}  {'':<56} {rate:,.0f} records/s", file=out)
 
-        timer.step("count()", db.count, lambda k: f"{k:,}")
+        timer.step("count()", db.count, _thousands)
         active = Query().filter("active", "=", True).filter("age", ">=", 30)
-        timer.step("count(active = true AND age >= 30)", lambda: db.count(active), str)
+        timer.step("count(active = true AND age >= 30)", lambda: db.count(active), _thousands)
         like = Query().filter("name", "like", "a%")
-        timer.step("count(name LIKE 'a%')", lambda: db.count(like), str)
+        timer.step("count(name LIKE 'a%')", lambda: db.count(like), _thousands)
         top = (
             Query()
             .filter("city", "=", "Paris")
@@ -721,7 +723,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     for target_path in (jsonl_path, parquet_path):
         check = open_database(_file_url(target_path), must_exist=True)
         try:
-            timer.step(f"count() of {target_path.name}", check.count, lambda k: f"{k:,}")
+            timer.step(f"count() of {target_path.name}", check.count, _thousands)
         finally:
             check.close()
     total = time.perf_counter() - timer.started
@@ -820,8 +822,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FIELD|-FIELD",
         help="sort key, repeatable; '-' prefix for descending",
     )
-    query.add_argument("--limit", type=_non_negative_int, metavar="N")
-    query.add_argument("--offset", type=_non_negative_int, metavar="N")
+    query.add_argument("--limit", type=_non_negative_int, metavar="N", help="at most N records")
+    query.add_argument(
+        "--offset", type=_non_negative_int, metavar="N", help="skip the first N matches"
+    )
     query.add_argument("--fields", metavar="a,b", help="only these fields (and the id)")
     query.add_argument("--format", choices=("table", "json", "csv"), default="table")
     query.set_defaults(func=_cmd_query)
