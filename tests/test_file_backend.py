@@ -112,3 +112,14 @@ def test_temporary_file_is_removed_on_close() -> None:
     db.close()
     db.close()
     assert not path.exists()
+
+
+@pytest.mark.parametrize("name", ["db.parquet", "db.csv", "db.json"])
+def test_rewrites_keep_a_readable_file_mode(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    db = open_file_db(path)
+    db.create(Record({"x": 1}, id="a"))
+    path.chmod(0o644)
+    db.update("a", Record({"x": 2}))
+    db.close()
+    assert path.stat().st_mode & 0o777 == 0o644

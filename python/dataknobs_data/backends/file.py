@@ -39,6 +39,19 @@ def detect_format(path: str, compression: str | None) -> tuple[str, str | None]:
     return fmt or "json", compression
 
 
+def _replacement_mode(path: str) -> int:
+    """The mode the rewritten file should have: the old file's, else what open() would give.
+
+    ``mkstemp`` creates 0600 files; a rewrite must not make a shared file private.
+    """
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 class ParquetStore:
     """A native memory index persisted to Parquet (columns id, data, metadata as tagged JSON).
 
@@ -89,6 +102,7 @@ class ParquetStore:
         os.close(fd)
         try:
             pq.write_table(table, tmp, compression=self._compression)
+            os.chmod(tmp, _replacement_mode(self._path))
             os.replace(tmp, self._path)
         except BaseException:
             os.unlink(tmp)
