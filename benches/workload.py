@@ -210,19 +210,23 @@ def _error(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _fit(workload: Workload, op: str, arg: list[Any], budget: float) -> tuple[list[Any], float]:
-    """Shrink a per-record op to a sample that runs in about a quarter of ``budget``.
+def _fit(workload: Workload, op: str, arg: list[Any], budget: float) -> int:
+    """How many of ``arg``'s records to time so that one run takes about ``budget / 4``.
 
-    Returns the (possibly shortened) argument and the factor to scale its time by.
+    Pilot runs of 1, 10, 100 ... records (while cheap) estimate the cost per record, so a
+    fixed cost per call is not mistaken for a cost per record; ``len(arg)`` means all.
     """
-    pilot = arg[:10]
-    start = time.perf_counter()
-    workload.run(op, pilot)
-    per_item = max((time.perf_counter() - start) / max(len(pilot), 1), 1e-9)
-    if per_item * len(arg) <= budget / 4:
-        return arg, 1.0
-    k = max(len(pilot), min(len(arg), int(budget / 4 / per_item)))
-    return arg[:k], len(arg) / k
+    size = 1
+    while True:
+        start = time.perf_counter()
+        workload.run(op, arg[:size])
+        per_item = max((time.perf_counter() - start) / size, 1e-9)
+        if per_item * len(arg) <= budget / 4:
+            return len(arg)
+        if size * 10 >= len(arg) or per_item * size * 10 > budget / 16:
+            break
+        size *= 10
+    return max(2, min(len(arg), int(budget / 4 / per_item)))
 
 
 def measure(
@@ -233,14 +237,18 @@ def measure(
     times: list[float] = []
     error: str | None = None
     sample: int | None = None
+    scaled = False
     try:
         for _ in range(repeat):
             arg = workload.prepare(op)
             scale = 1.0
             if budget is not None and op in PER_CALL_OPS:
-                arg, scale = _fit(workload, op, arg, budget)
-                if scale != 1.0:
-                    sample = len(arg)
+                if sample is None:
+                    sample = _fit(workload, op, arg, budget)
+                if sample < len(arg):
+                    scale = len(arg) / sample
+                    arg = arg[:sample]
+                    scaled = True
             start = time.perf_counter()
             got = workload.run(op, arg)
             times.append((time.perf_counter() - start) * 1000.0 * scale)
@@ -255,7 +263,7 @@ def measure(
             traceback.print_exc()
     result["times_ms"] = [round(t, 3) for t in times]
     result["median_ms"] = round(statistics.median(times), 3) if times and not error else None
-    result["estimated_from"] = sample
+    result["estimated_from"] = sample if scaled else None
     result["error"] = error
     return result
 
