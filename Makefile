@@ -10,7 +10,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := test
 
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deps-installed
@@ -78,8 +78,10 @@ bench-quick: release
 compare: release
 	$(PY) benches/compare.py $(COMPARE_ARGS)
 
+# Writes target/demo/dataknobs-demo.db (+ .jsonl, .parquet), out of the source tree.
 demo: dev
-	$(VENV)/bin/dataknobs-data demo
+	mkdir -p target/demo
+	$(VENV)/bin/dataknobs-data demo --path target/demo/dataknobs-demo.db
 
 clean:
 	rm -rf $(VENV) target python/dataknobs_data/_native*.so benches/.venv-anchor
