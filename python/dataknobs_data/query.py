@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from dataknobs_data.exceptions import QueryError
 from dataknobs_data.records import MISSING, Record, walk_path
@@ -502,8 +502,50 @@ QueryItem = Any
 """A Filter, Query, ComplexQuery, Condition or ``(field, op, value)`` tuple."""
 
 
+class ResultShaping:
+    """Sort keys, offset, limit and projection, shared by :class:`Query` and QueryBuilder.
+
+    Every method mutates the object and returns it, for chaining.
+    """
+
+    sort_specs: list[SortSpec]
+    limit_value: int | None
+    offset_value: int | None
+    fields: list[str] | None
+
+    def sort_by(self, field: str, order: SortOrder | str = SortOrder.ASC) -> Self:
+        """Add a sort key (``order`` is a SortOrder or "asc"/"desc")."""
+        self.sort_specs.append(SortSpec(field, order))
+        return self
+
+    def sort(self, field: str, order: SortOrder | str = SortOrder.ASC) -> Self:
+        """Same as :meth:`sort_by`."""
+        return self.sort_by(field, order)
+
+    def limit(self, n: int | None) -> Self:
+        """Return at most ``n`` results (None: no limit; 0: nothing)."""
+        self.limit_value = _check_count("limit", n)
+        return self
+
+    def offset(self, n: int | None) -> Self:
+        """Skip the first ``n`` results."""
+        self.offset_value = _check_count("offset", n)
+        return self
+
+    def select(self, *fields: str | Iterable[str]) -> Self:
+        """Keep only these fields in the results; no argument resets to all fields."""
+        names: list[str] = []
+        for f in fields:
+            if isinstance(f, str):
+                names.append(f)
+            else:
+                names.extend(f)
+        self.fields = names or None
+        return self
+
+
 @dataclass(init=False)
-class Query:
+class Query(ResultShaping):
     """A fluent query: ANDed filters, sort keys, offset, limit and projection.
 
     Every builder method mutates the query and returns it.
@@ -544,36 +586,6 @@ class Query:
     ) -> Query:
         """Same as :meth:`filter`."""
         return self.filter(field, operator, value)
-
-    def sort_by(self, field: str, order: SortOrder | str = SortOrder.ASC) -> Query:
-        """Add a sort key (``order`` is a SortOrder or "asc"/"desc")."""
-        self.sort_specs.append(SortSpec(field, order))
-        return self
-
-    def sort(self, field: str, order: SortOrder | str = SortOrder.ASC) -> Query:
-        """Same as :meth:`sort_by`."""
-        return self.sort_by(field, order)
-
-    def limit(self, n: int | None) -> Query:
-        """Return at most ``n`` results (None: no limit; 0: nothing)."""
-        self.limit_value = _check_count("limit", n)
-        return self
-
-    def offset(self, n: int | None) -> Query:
-        """Skip the first ``n`` results."""
-        self.offset_value = _check_count("offset", n)
-        return self
-
-    def select(self, *fields: str | Iterable[str]) -> Query:
-        """Keep only these fields in the results; no argument resets to all fields."""
-        names: list[str] = []
-        for f in fields:
-            if isinstance(f, str):
-                names.append(f)
-            else:
-                names.extend(f)
-        self.fields = names or None
-        return self
 
     def clear_filters(self) -> Query:
         """Remove every filter."""

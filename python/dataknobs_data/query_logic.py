@@ -16,6 +16,7 @@ from dataknobs_data.query import (
     Operator,
     Query,
     QueryItem,
+    ResultShaping,
     SortOrder,
     SortSpec,
     _check_count,
@@ -288,7 +289,7 @@ def _collect_and_filters(cond: Condition, out: list[Filter]) -> None:
     raise QueryError("Query uses OR/NOT logic and cannot be converted to a simple Query")
 
 
-class QueryBuilder:
+class QueryBuilder(ResultShaping):
     """Fluent builder of :class:`ComplexQuery` objects, folding left to right.
 
     ``where``/``and_`` AND onto what was built so far, ``or_`` ORs onto it and ``not_``
@@ -339,32 +340,6 @@ class QueryBuilder:
         """AND the negation of a filter, condition, query or builder."""
         negated = LogicCondition(LogicOperator.NOT, [_to_condition(item)])
         return self._fold(LogicOperator.AND, [negated])
-
-    def sort_by(self, field: str, order: SortOrder | str = SortOrder.ASC) -> QueryBuilder:
-        """Add a sort key."""
-        self.sort_specs.append(SortSpec(field, order))
-        return self
-
-    def limit(self, n: int | None) -> QueryBuilder:
-        """Return at most ``n`` results."""
-        self.limit_value = _check_count("limit", n)
-        return self
-
-    def offset(self, n: int | None) -> QueryBuilder:
-        """Skip the first ``n`` results."""
-        self.offset_value = _check_count("offset", n)
-        return self
-
-    def select(self, *fields: str | Iterable[str]) -> QueryBuilder:
-        """Project onto these fields (no argument: all fields)."""
-        names: list[str] = []
-        for f in fields:
-            if isinstance(f, str):
-                names.append(f)
-            else:
-                names.extend(f)
-        self.fields = names or None
-        return self
 
     def build(self) -> ComplexQuery:
         """Return the ComplexQuery built so far (the builder can keep being used)."""
