@@ -27,7 +27,7 @@ BENCH_ARGS ?=
 COMPARE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv dev release lint fmt test test-rust test-python bench bench-quick compare demo clean
+.PHONY: venv dev release lint fmt services test test-rust test-python bench bench-quick compare demo clean
 
 venv: $(STAMP)
 
@@ -61,8 +61,20 @@ fmt: venv
 test-rust: venv
 	LD_LIBRARY_PATH="$(PY_LIBDIR)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}" cargo test --workspace
 
+# The servers the tests start (tests/services/): PostgreSQL from Debian's package, unless
+# DKDATA_PG_DSN points at one that runs. A fresh CI machine lacks it; apt's lists are
+# refreshed only when the plain install fails, since that costs most of a minute.
+services:
+	@if [ -n "$${DKDATA_PG_DSN:-}" ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make: installing postgresql for the test service"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q --no-install-recommends postgresql >/dev/null \
+		|| { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends postgresql >/dev/null; }; \
+	else echo "make: PostgreSQL is not installed and cannot be installed here; postgres tests skip (fail under CI)" >&2; fi
+
 # pytest exits 5 when it collected no test: that is a failure too (any non-zero exit is).
-test-python: dev
+test-python: dev services
 	@rc=0; $(PY) -m pytest -q $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make: pytest ran no test - failing" >&2; fi; \
 	exit $$rc

@@ -1,0 +1,223 @@
+"""A throwaway PostgreSQL cluster for the tests.
+
+``DKDATA_PG_DSN`` points the tests at a server that already runs. Otherwise the first test that
+needs PostgreSQL starts a cluster from Debian's ``postgresql`` package in a temp folder, on
+127.0.0.1 and a free port, and the session stops it at its end. With ``CI=true`` a server that
+cannot start fails the test; elsewhere the test is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import atexit
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import urllib.parse
+from dataclasses import dataclass, field
+
+import pytest
+
+ENV_DSN = "DKDATA_PG_DSN"
+#: initdb refuses root, so a root caller runs the cluster as this system user.
+SYSTEM_USER = "postgres"
+START_TIMEOUT_S = 60
+
+
+class ServiceUnavailable(RuntimeError):
+    """The server could not be reached or started."""
+
+
+@dataclass
+class PostgresService:
+    """Where the tests' server listens; ``stop`` removes a cluster this module started."""
+
+    host: str
+    port: int
+    user: str
+    database: str
+    password: str | None = None
+    data_dir: str | None = None
+    _bin: str | None = field(default=None, repr=False)
+
+    @property
+    def dsn(self) -> str:
+        auth = urllib.parse.quote(self.user, safe="")
+        if self.password:
+            auth += ":" + urllib.parse.quote(self.password, safe="")
+        return f"postgresql://{auth}@{self.host}:{self.port}/{self.database}"
+
+    def config(self) -> dict[str, object]:
+        """Backend config keys (API.md §5) for this server."""
+        cfg: dict[str, object] = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "database": self.database,
+        }
+        if self.password:
+            cfg["password"] = self.password
+        return cfg
+
+    def stop(self) -> None:
+        if self.data_dir is None or self._bin is None:
+            return
+        data_dir, self.data_dir = self.data_dir, None
+        # Immediate: nothing in a throwaway cluster is worth a checkpoint.
+        _run_as_owner(
+            [os.path.join(self._bin, "pg_ctl"), "stop", "-D", data_dir, "-m", "immediate", "-s"],
+            check=False,
+        )
+        shutil.rmtree(os.path.dirname(data_dir), ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _run_as_owner(cmd: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    if _as_root():
+        cmd = ["runuser", "-u", SYSTEM_USER, "--", *cmd]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=START_TIMEOUT_S)
+    if check and done.returncode != 0:
+        raise ServiceUnavailable(
+            f"{' '.join(cmd)} exited {done.returncode}: {(done.stderr or done.stdout).strip()}"
+        )
+    return done
+
+
+def _bin_dir() -> str:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        raise ServiceUnavailable(
+            "no /usr/lib/postgresql/*/bin/initdb: install Debian's postgresql package "
+            "(make services does) or set DKDATA_PG_DSN"
+        )
+    # The newest major version sorts last only by accident of digits; compare numerically.
+    found.sort(key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    return os.path.dirname(found[-1])
+
+
+def _from_dsn(dsn: str) -> PostgresService:
+    url = urllib.parse.urlparse(dsn)
+    if url.scheme not in ("postgres", "postgresql") or not url.hostname:
+        raise ServiceUnavailable(f"{ENV_DSN} must be postgresql://user[:pw]@host[:port]/db")
+    return PostgresService(
+        host=url.hostname,
+        port=url.port or 5432,
+        user=urllib.parse.unquote(url.username or "postgres"),
+        database=(url.path or "/").lstrip("/") or "postgres",
+        password=urllib.parse.unquote(url.password) if url.password else None,
+    )
+
+
+def start_cluster() -> PostgresService:
+    """initdb + pg_ctl start in a fresh temp folder; raises ServiceUnavailable."""
+    bin_dir = _bin_dir()
+    if _as_root():
+        try:
+            import pwd
+
+            owner = pwd.getpwnam(SYSTEM_USER)
+        except KeyError as exc:
+            raise ServiceUnavailable(f"running as root but no {SYSTEM_USER!r} user") from exc
+    root = tempfile.mkdtemp(prefix="dkdata-pg-")
+    data_dir = os.path.join(root, "data")
+    try:
+        if _as_root():
+            os.chown(root, owner.pw_uid, owner.pw_gid)
+        _run_as_owner(
+            [
+                os.path.join(bin_dir, "initdb"),
+                "-D",
+                data_dir,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ]
+        )
+        port = _free_port()
+        opts = (
+            f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c max_connections=200 -c shared_buffers=128MB"
+        )
+        _run_as_owner(
+            [
+                os.path.join(bin_dir, "pg_ctl"),
+                "start",
+                "-D",
+                data_dir,
+                "-w",
+                "-t",
+                str(START_TIMEOUT_S),
+                "-s",
+                "-l",
+                os.path.join(root, "server.log"),
+                "-o",
+                opts,
+            ]
+        )
+    except BaseException as exc:
+        log = os.path.join(root, "server.log")
+        detail = ""
+        if os.path.exists(log):
+            with open(log, encoding="utf-8", errors="replace") as f:
+                detail = "\n" + f.read()[-2000:]
+        shutil.rmtree(root, ignore_errors=True)
+        if isinstance(exc, ServiceUnavailable):
+            raise ServiceUnavailable(f"{exc}{detail}") from exc
+        raise
+    return PostgresService(
+        host="127.0.0.1",
+        port=port,
+        user="postgres",
+        database="postgres",
+        data_dir=data_dir,
+        _bin=bin_dir,
+    )
+
+
+_service: PostgresService | None = None
+_failure: str | None = None
+
+
+def service() -> PostgresService:
+    """The session's server, started on first call.
+
+    Under CI a failure raises (the test fails); otherwise the calling test is skipped.
+    """
+    global _service, _failure
+    if _service is None and _failure is None:
+        try:
+            dsn = os.environ.get(ENV_DSN)
+            _service = _from_dsn(dsn) if dsn else start_cluster()
+            atexit.register(stop)
+        except (ServiceUnavailable, OSError, subprocess.SubprocessError) as exc:
+            _failure = f"PostgreSQL unavailable: {exc}"
+    if _service is not None:
+        return _service
+    reason = _failure or "PostgreSQL unavailable"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        raise ServiceUnavailable(reason)
+    pytest.skip(reason)
+
+
+def stop() -> None:
+    """Stop the cluster this session started (a DKDATA_PG_DSN server is left alone)."""
+    global _service
+    if _service is not None:
+        _service.stop()
+        _service = None
