@@ -21,13 +21,17 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from .exceptions import ConfigurationError, DuplicateRecordError
 from .query import Query
 from .query_logic import ComplexQuery
 from .records import Record
 from .streaming import ConflictPolicy, StreamConfig, StreamResult
+
+if TYPE_CHECKING:
+    from .validation.guard import SchemaGuard
+    from .validation.schema import Schema
 
 AnyQuery = Query | ComplexQuery
 _AsyncSelf = TypeVar("_AsyncSelf", bound="AsyncDatabase")
@@ -47,6 +51,19 @@ def check_config(owner: str, accepted: frozenset[str] | None, config: Mapping[st
             raise ConfigurationError(
                 key, f"unknown option for the {owner} backend; accepted keys: {names}"
             )
+
+
+def attach_schema(db: AsyncDatabase | SyncDatabase, config: dict[str, Any], is_async: bool) -> None:
+    """Handle the ``schema`` and ``schema_coerce`` keys every backend accepts.
+
+    They are taken out of ``config`` (so backends never see them); with a schema, the
+    database's write verbs validate every record first (``validation.guard``).
+    """
+    if "schema" in config or "schema_coerce" in config:
+        # Imported here: databases without a schema never load the validation package.
+        from .validation.guard import attach_schema as attach
+
+        attach(db, config, is_async)
 
 
 def record_id_for_write(record: Record) -> str:
@@ -168,10 +185,19 @@ class AsyncDatabase(ABC):
     #: Config keys the backend accepts; None accepts any (for user subclasses).
     CONFIG_KEYS: ClassVar[frozenset[str] | None] = None
     BACKEND_NAME: ClassVar[str] = "custom"
+    #: Validates written records when the config has ``schema`` (see attach_schema).
+    _schema_guard: SchemaGuard | None = None
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         self.config: dict[str, Any] = dict(config or {})
+        attach_schema(self, self.config, is_async=True)
         check_config(self.BACKEND_NAME, self.CONFIG_KEYS, self.config)
+
+    @property
+    def validation_schema(self) -> Schema | None:
+        """The schema every written record is validated against (config key ``schema``)."""
+        guard = self._schema_guard
+        return None if guard is None else guard.schema
 
     @classmethod
     def from_config(cls: type[_AsyncSelf], config: Mapping[str, Any] | None = None) -> _AsyncSelf:
@@ -367,10 +393,18 @@ class SyncDatabase(ABC):
 
     CONFIG_KEYS: ClassVar[frozenset[str] | None] = None
     BACKEND_NAME: ClassVar[str] = "custom"
+    _schema_guard: SchemaGuard | None = None
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         self.config: dict[str, Any] = dict(config or {})
+        attach_schema(self, self.config, is_async=False)
         check_config(self.BACKEND_NAME, self.CONFIG_KEYS, self.config)
+
+    @property
+    def validation_schema(self) -> Schema | None:
+        """The schema every written record is validated against (config key ``schema``)."""
+        guard = self._schema_guard
+        return None if guard is None else guard.schema
 
     @classmethod
     def from_config(cls: type[_SyncSelf], config: Mapping[str, Any] | None = None) -> _SyncSelf:

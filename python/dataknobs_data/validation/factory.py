@@ -1,0 +1,155 @@
+"""Factories that build schemas and coercers from plain configuration (e.g. YAML).
+
+A schema spec::
+
+    {"name": "users", "strict": True, "description": "...",
+     "fields": [
+        {"name": "username", "type": "string", "required": True,
+         "constraints": [{"type": "length", "min": 3, "max": 20},
+                         {"type": "pattern", "pattern": "^[a-z0-9_]+$"}]},
+        {"name": "age", "type": "INTEGER", "constraints": {"range": {"min": 0, "max": 150}}},
+        {"name": "role", "type": "string", "constraints": ["unique", {"enum": ["a", "b"]}]},
+     ]}
+
+``fields`` may also be a mapping of name → field spec. A constraint is a dict with ``"type"``
+(what ``Constraint.to_dict`` writes; ``"any"``/``"or"`` mean AnyOf, ``"and"`` All), or a
+shorthand: a bare type name (``"required"``, ``"unique"``), a one-key dict ``{type: params}``
+where params is a dict of arguments (or, for enum, the list of values; for pattern, the regex),
+or a mapping of such entries. A Constraint object is taken as it is. Unknown constraint types
+raise ValueError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .coercer import Coercer
+from .constraints import Constraint
+from .schema import Schema
+
+__all__ = ["CoercerFactory", "SchemaFactory", "coercer_factory", "schema_factory"]
+
+# For the one-key shorthand: the parameter a non-dict value stands for.
+_POSITIONAL = {"enum": "values", "pattern": "pattern", "length": "max", "unique": "field_name"}
+
+
+def build_constraint(spec: Any) -> Constraint:
+    """One constraint from a dict, shorthand or Constraint (see the module docstring)."""
+    if isinstance(spec, Constraint):
+        return spec
+    if isinstance(spec, str):
+        return Constraint.from_dict({"type": spec})
+    if isinstance(spec, Mapping):
+        if "type" in spec:
+            data = dict(spec)
+            kind = str(data["type"]).lower()
+            if kind in ("all", "and", "any", "any_of", "anyof", "or"):
+                data["constraints"] = build_constraints(data.get("constraints", []))
+            elif kind == "not":
+                data["constraint"] = build_constraint(data["constraint"])
+            return _from_built(data)
+        if len(spec) == 1:
+            ((kind, params),) = spec.items()
+            return build_constraint(_shorthand(str(kind), params))
+    raise ValueError(f"Cannot build a constraint from {spec!r}")
+
+
+def _shorthand(kind: str, params: Any) -> dict[str, Any]:
+    lowered = kind.lower()
+    if lowered in ("all", "and", "any", "any_of", "anyof", "or"):
+        return {"type": lowered, "constraints": params}
+    if lowered == "not":
+        return {"type": "not", "constraint": params}
+    if isinstance(params, Mapping):
+        return {"type": lowered, **params}
+    if params is None or params is True:
+        return {"type": lowered}
+    key = _POSITIONAL.get(lowered)
+    if key is None:
+        raise ValueError(f"Constraint {kind!r} needs a mapping of parameters, got {params!r}")
+    return {"type": lowered, key: params}
+
+
+def build_constraints(specs: Any) -> list[Constraint]:
+    """Constraints from a list of specs, a single spec, or a mapping of type → params."""
+    if specs is None:
+        return []
+    if isinstance(specs, (str, Constraint)):
+        return [build_constraint(specs)]
+    if isinstance(specs, Mapping):
+        if "type" in specs:
+            return [build_constraint(specs)]
+        return [build_constraint({k: v}) for k, v in specs.items()]
+    return [build_constraint(s) for s in specs]
+
+
+def _from_built(data: dict[str, Any]) -> Constraint:
+    """Constraint.from_dict, letting already-built children through."""
+    kind = str(data["type"]).lower()
+    if kind in ("all", "and"):
+        from .constraints import All
+
+        return All(data["constraints"])
+    if kind in ("any", "any_of", "anyof", "or"):
+        from .constraints import AnyOf
+
+        return AnyOf(data["constraints"])
+    if kind == "not":
+        from .constraints import Not
+
+        return Not(data["constraint"])
+    return Constraint.from_dict(data)
+
+
+class SchemaFactory:
+    """Builds a :class:`Schema` from a spec: ``SchemaFactory().create(**spec)``."""
+
+    def create(self, **config: Any) -> Schema:
+        """A schema from ``name``, ``strict``, ``description`` and ``fields`` (see module doc).
+
+        Raises:
+            ValueError: A field has no name, an unknown type or an unknown constraint.
+        """
+        schema = Schema(
+            str(config.get("name", "unnamed_schema")),
+            bool(config.get("strict", False)),
+            config.get("description"),
+        )
+        raw = config.get("fields") or []
+        specs: list[Mapping[str, Any]]
+        if isinstance(raw, Mapping):
+            specs = [{"name": name, **(spec or {})} for name, spec in raw.items()]
+        else:
+            specs = list(raw)
+        for spec in specs:
+            name = spec.get("name")
+            if not name:
+                raise ValueError(f"schema field spec without a name: {spec!r}")
+            schema.field(
+                str(name),
+                spec.get("type", "string"),
+                required=bool(spec.get("required", False)),
+                default=spec.get("default"),
+                constraints=build_constraints(spec.get("constraints")),
+                description=spec.get("description"),
+            )
+        return schema
+
+    def build(self, spec: Schema | Mapping[str, Any]) -> Schema:
+        """``spec`` itself when it is a Schema, else ``create(**spec)``."""
+        if isinstance(spec, Schema):
+            return spec
+        return self.create(**dict(spec))
+
+
+class CoercerFactory:
+    """Builds :class:`Coercer` instances (they take no configuration)."""
+
+    def create(self, **config: Any) -> Coercer:
+        """A new Coercer; ``config`` is accepted for symmetry with other factories."""
+        return Coercer()
+
+
+schema_factory = SchemaFactory()
+coercer_factory = CoercerFactory()
