@@ -2,14 +2,19 @@
 
 Usage (from the repository root, after ``make release``)::
 
-    .venv/bin/python benches/compare.py [--n 10000 100000] [--backends memory file sqlite]
-                                        [--repeat 3] [--budget 60] [--side both|ours|theirs]
+    .venv/bin/python benches/compare.py [--suite core] [--n 10000 100000]
+                                        [--backends memory file sqlite] [--repeat 3]
+                                        [--budget 60] [--side both|ours|theirs]
 
 "ours" is the interpreter running this script (with this package installed, release build);
 "theirs" is ``benches/.venv-anchor``, a Python 3.12 venv made here on first use with
 ``dataknobs-data==0.4.13 aiosqlite pyarrow``. Each (backend, N, op) runs ``benches/workload.py``
 in a fresh subprocess of each interpreter, which prints JSON timings (median of ``--repeat``
 runs). An op that fails or times out is reported as ``failed: <error>``, never a crash.
+
+``--suite`` picks the workload script (``SUITES``): ``core`` is ``workload.py`` (the database
+verbs); ``validation`` is ``validation_workload.py`` (no database: backend ``-``, N = records).
+Every suite script takes the same options and prints the same JSON lines.
 """
 
 from __future__ import annotations
@@ -31,6 +36,12 @@ ANCHOR_PACKAGES = ["dataknobs-data==0.4.13", "aiosqlite", "pyarrow"]
 ANCHOR_VERSION = "0.4.13"
 BACKENDS = ("memory", "file", "sqlite")
 OPS = ("create_batch", "read_by_id", "search", "count", "stream_read", "update_batch")
+VALIDATION_OPS = ("schema_simple", "schema_complex", "unique", "validate_many")
+# suite -> (workload script, default backends, default ops, default N)
+SUITES: dict[str, tuple[Path, tuple[str, ...], tuple[str, ...], tuple[int, ...]]] = {
+    "core": (WORKLOAD, BACKENDS, OPS, (10_000, 100_000)),
+    "validation": (HERE / "validation_workload.py", ("-",), VALIDATION_OPS, (1_000,)),
+}
 
 
 def _clean_env() -> dict[str, str]:
@@ -87,9 +98,16 @@ def check_ours(python: str) -> str | None:
 
 
 def run_side(
-    python: str, backend: str, n: int, op: str, repeat: int, budget: float, timeout: float
+    python: str,
+    backend: str,
+    n: int,
+    op: str,
+    repeat: int,
+    budget: float,
+    timeout: float,
+    script: Path = WORKLOAD,
 ) -> dict[str, Any]:
-    cmd = [python, str(WORKLOAD), "--backends", backend, "--n", str(n), "--ops", op]
+    cmd = [python, str(script), "--backends", backend, "--n", str(n), "--ops", op]
     cmd += ["--repeat", str(repeat), "--budget", str(budget)]
     try:
         proc = subprocess.run(
@@ -145,9 +163,12 @@ def print_table(rows: list[list[str]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--n", nargs="+", type=int, default=[10_000, 100_000])
-    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
-    parser.add_argument("--ops", nargs="+", default=list(OPS), choices=OPS)
+    parser.add_argument("--suite", choices=sorted(SUITES), default="core")
+    parser.add_argument("--n", nargs="+", type=int, help="default: the suite's")
+    all_backends = sorted({b for suite in SUITES.values() for b in suite[1]})
+    all_ops = sorted({o for suite in SUITES.values() for o in suite[2]})
+    parser.add_argument("--backends", nargs="+", choices=all_backends, help="default: the suite's")
+    parser.add_argument("--ops", nargs="+", choices=all_ops, help="default: the suite's")
     parser.add_argument("--repeat", type=int, default=3, help="runs per op (median reported)")
     parser.add_argument(
         "--budget",
@@ -161,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--anchor-base-python", type=Path, default=ANCHOR_BASE)
     parser.add_argument("--json", type=Path, help="also write all results to this file")
     args = parser.parse_args(argv)
+    script, suite_backends, suite_ops, suite_n = SUITES[args.suite]
+    args.n = args.n or list(suite_n)
+    args.backends = args.backends or list(suite_backends)
+    args.ops = args.ops or list(suite_ops)
 
     sides: dict[str, str] = {}
     skipped: dict[str, str] = {}
@@ -185,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                 for side in ("ours", "theirs"):
                     if side in sides:
                         got[side] = run_side(
-                            sides[side], backend, n, op, repeat, args.budget, args.timeout
+                            sides[side], backend, n, op, repeat, args.budget, args.timeout, script
                         )
                     else:
                         got[side] = {"error": skipped.get(side, "not run")}
