@@ -13,7 +13,9 @@ in a fresh subprocess of each interpreter, which prints JSON timings (median of 
 runs). An op that fails or times out is reported as ``failed: <error>``, never a crash.
 
 ``--suite`` picks the workload script (``SUITES``): ``core`` is ``workload.py`` (the database
-verbs); ``validation`` is ``validation_workload.py`` (no database: backend ``-``, N = records).
+verbs); ``validation`` is ``validation_workload.py`` (no database: backend ``-``, N = records);
+``migration`` is ``migration_workload.py`` (memory databases; N = records, or applications of
+the 4-operation Migration to one record).
 Every suite script takes the same options and prints the same JSON lines.
 """
 
@@ -37,10 +39,12 @@ ANCHOR_VERSION = "0.4.13"
 BACKENDS = ("memory", "file", "sqlite")
 OPS = ("create_batch", "read_by_id", "search", "count", "stream_read", "update_batch")
 VALIDATION_OPS = ("schema_simple", "schema_complex", "unique", "validate_many")
+MIGRATION_OPS = ("migration_one_record", "transformer", "migrator")
 # suite -> (workload script, default backends, default ops, default N)
 SUITES: dict[str, tuple[Path, tuple[str, ...], tuple[str, ...], tuple[int, ...]]] = {
     "core": (WORKLOAD, BACKENDS, OPS, (10_000, 100_000)),
     "validation": (HERE / "validation_workload.py", ("-",), VALIDATION_OPS, (1_000,)),
+    "migration": (HERE / "migration_workload.py", ("memory",), MIGRATION_OPS, (1_000,)),
 }
 
 
