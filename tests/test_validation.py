@@ -769,3 +769,40 @@ def test_schema_factory_errors_and_mapping_fields() -> None:
 def test_coercer_factory() -> None:
     assert isinstance(coercer_factory.create(), Coercer)
     assert isinstance(CoercerFactory().create(anything=1), Coercer)
+
+
+def test_original_readme_example_runs() -> None:
+    from dataknobs_data.validation import FieldType as ReexportedFieldType
+    from dataknobs_data.validation.constraints import Enum, Pattern, Range, Unique
+
+    assert ReexportedFieldType is FieldType
+    user_schema = Schema("UserSchema")
+    user_schema.field(
+        "email", FieldType.STRING, required=True, constraints=[Pattern(r"^.+@.+\..+$"), Unique()]
+    )
+    user_schema.field("age", FieldType.INTEGER, constraints=[Range(min=0, max=150)])
+    user_schema.field(
+        "status",
+        FieldType.STRING,
+        default="active",
+        constraints=[Enum(["active", "inactive", "suspended"])],
+    )
+    record = Record({"email": "a@b.io", "age": "30"})
+    assert not user_schema.validate(record)
+    result = user_schema.validate(record, coerce=True)
+    assert result.valid
+    assert result.value.get_value("age") == 30
+    assert result.value.get_value("status") == "active"
+
+
+def test_results_are_dataclasses() -> None:
+    import dataclasses
+
+    assert dataclasses.asdict(ValidationResult.failure(1, ["e"])) == {
+        "valid": False,
+        "value": 1,
+        "errors": ["e"],
+        "warnings": [],
+    }
+    assert dataclasses.replace(ValidationResult(True, 1), valid=False).valid is False
+    assert ValidationContext().seen_values == {}

@@ -9,8 +9,11 @@ True
 
 A database validates every written record when built with the ``schema`` config key (a Schema
 or a dict spec for :class:`SchemaFactory`) and coerces them first with ``schema_coerce=True``.
+
+``FieldType`` is re-exported here for code that imports it from this package.
 """
 
+from ..fields import FieldType
 from .coercer import Coercer
 from .constraints import (
     All,
@@ -40,6 +43,7 @@ __all__ = [
     "Enum",
     "Field",
     "FieldDefinition",
+    "FieldType",
     "Length",
     "Not",
     "Pattern",

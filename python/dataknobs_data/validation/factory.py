@@ -31,7 +31,7 @@ from .schema import Schema
 __all__ = ["CoercerFactory", "SchemaFactory", "coercer_factory", "schema_factory"]
 
 # For the one-key shorthand: the parameter a non-dict value stands for.
-_POSITIONAL = {"enum": "values", "pattern": "pattern", "length": "max", "unique": "field_name"}
+_POSITIONAL = {"enum": "values", "pattern": "pattern", "unique": "field_name"}
 
 
 def build_constraint(spec: Any) -> Constraint:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["ValidationContext", "ValidationResult"]
 
 
+@dataclass(slots=True, init=False)
 class ValidationResult:
     """Whether a value passed, the value itself (possibly coerced), errors and warnings.
 
-    ``bool(result)`` is ``result.valid``. Equality compares all four attributes.
+    ``bool(result)`` is ``result.valid``. A dataclass (``dataclasses.asdict`` works); equality
+    compares all four attributes.
 
     Args:
         valid: Whether validation passed.
@@ -19,14 +22,13 @@ class ValidationResult:
         warnings: Messages that do not affect validity.
     """
 
-    # Results are created for every checked value; slots keep that cheap.
-    __slots__ = ("errors", "valid", "value", "warnings")
-
     valid: bool
     value: Any
-    errors: list[str]
-    warnings: list[str]
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
+    # Hand-written: results are created for every checked value, and this is faster than the
+    # generated __init__ with default factories.
     def __init__(
         self,
         valid: bool,
@@ -41,24 +43,6 @@ class ValidationResult:
 
     def __bool__(self) -> bool:
         return self.valid
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ValidationResult):
-            return NotImplemented
-        return (
-            self.valid == other.valid
-            and self.value == other.value
-            and self.errors == other.errors
-            and self.warnings == other.warnings
-        )
-
-    __hash__ = None  # type: ignore[assignment]  # mutable
-
-    def __repr__(self) -> str:
-        return (
-            f"ValidationResult(valid={self.valid!r}, value={self.value!r}, "
-            f"errors={self.errors!r}, warnings={self.warnings!r})"
-        )
 
     def merge(self, other: ValidationResult) -> ValidationResult:
         """A new result: valid only if both are; errors and warnings of both, in order.
@@ -97,6 +81,7 @@ class ValidationResult:
         return cls(False, value, list(errors), list(warnings) if warnings else None)
 
 
+@dataclass(slots=True)
 class ValidationContext:
     """State shared by the validations of one batch: the values seen per field (for Unique).
 
@@ -105,18 +90,11 @@ class ValidationContext:
         metadata: Free-form data for custom constraints.
     """
 
-    __slots__ = ("current_field", "metadata", "seen_values")
-
-    def __init__(
-        self,
-        seen_values: dict[str, set[Any]] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        self.seen_values: dict[str, set[Any]] = {} if seen_values is None else seen_values
-        self.metadata: dict[str, Any] = {} if metadata is None else metadata
-        #: The schema field being validated; a Unique constraint without a field name of its
-        #: own tracks its values under this name, so two fields never share one set.
-        self.current_field: str | None = None
+    seen_values: dict[str, set[Any]] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: The schema field being validated; a Unique constraint without a field name of its own
+    #: tracks its values under this name, so two fields never share one set.
+    current_field: str | None = field(default=None, repr=False, compare=False)
 
     def has_seen(self, field: str, value: Any) -> bool:
         """Whether ``value`` was already marked for ``field``."""
