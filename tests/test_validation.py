@@ -806,3 +806,21 @@ def test_results_are_dataclasses() -> None:
     }
     assert dataclasses.replace(ValidationResult(True, 1), valid=False).valid is False
     assert ValidationContext().seen_values == {}
+
+
+def test_user_class_named_like_a_builtin_does_not_replace_it() -> None:
+    class Range(Constraint):  # shadows the built-in on purpose
+        def check(self, value: Any, context: ValidationContext | None = None) -> ValidationResult:
+            return ValidationResult.success(value)
+
+    restored = Constraint.from_dict({"type": "range", "min": 1})
+    assert type(restored).__module__ == "dataknobs_data.validation.constraints"
+
+    class Mine(Constraint):
+        type_name = "mine_v2"
+
+        def check(self, value: Any, context: ValidationContext | None = None) -> ValidationResult:
+            return ValidationResult.success(value)
+
+    assert isinstance(Constraint.from_dict({"type": "mine_v2"}), Mine)
+    assert "_builtin" not in constraint_types()

@@ -239,6 +239,9 @@ def test_config_errors() -> None:
         database_factory.create(backend="memory", schema=people(), schema_coerce="yes")
     with pytest.raises(ConfigurationError, match="bogus"):
         database_factory.create(backend="sqlite", schema=people(), bogus=1)
+    with pytest.raises(ConfigurationError, match="needs a 'schema'"):
+        database_factory.create(backend="memory", schema_coerce=True)
+    assert database_factory.create(backend="memory", schema=None).validation_schema is None
     db = database_factory.create(backend="sqlite", schema=people(), schema_coerce=False)
     assert "schema" not in db.config and "schema_coerce" not in db.config
 

@@ -79,10 +79,6 @@ def constraint_types() -> dict[str, type[Constraint]]:
     return dict(_REGISTRY)
 
 
-def _ok(value: Any) -> ValidationResult:
-    return ValidationResult(True, value)
-
-
 def _fail(value: Any, error: str) -> ValidationResult:
     return ValidationResult(False, value, [error])
 
@@ -91,13 +87,18 @@ class Constraint(ABC):
     """A rule one value must satisfy. Subclasses implement :meth:`check`."""
 
     #: The name used by ``to_dict``/``from_dict``; defaults to the class name in lower case.
+    #: An explicit name registers the class even over an existing one; a default name only
+    #: when it is free, so a user class called ``Range`` does not replace the built-in.
     type_name: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "type_name" not in cls.__dict__:
+        explicit = "type_name" in cls.__dict__
+        if not explicit:
             cls.type_name = cls.__name__.lower()
-        _REGISTRY[cls.type_name] = cls
+        name = cls.type_name
+        if not name.startswith("_") and (explicit or name not in _REGISTRY):
+            _REGISTRY[name] = cls
 
     @abstractmethod
     def check(self, value: Any, context: ValidationContext | None = None) -> ValidationResult:
@@ -167,9 +168,6 @@ class _Builtin(Constraint):
     @abstractmethod
     def _issues(self, value: Any, context: ValidationContext | None) -> ValidationResult | None:
         """None when ``value`` passes cleanly, else the (failed or warning) result."""
-
-
-_REGISTRY.pop("_builtin", None)
 
 
 def _flatten(kind: type[Constraint], items: Iterable[Constraint]) -> list[Constraint]:

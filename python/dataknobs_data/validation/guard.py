@@ -14,7 +14,8 @@ covers every backend, ours and user subclasses alike, and costs nothing when no 
   ``2 of 5 records failed schema 'users': #1 (id 'u2'): Field 'age' expects type INTEGER, got
   str; #3: Field 'name' is required`` — nothing is written.
 - stream_write: the failed batch is retried record by record by the streaming plan, so each
-  invalid record is reported with its global index and the valid ones are written.
+  invalid record is reported with its global index and the valid ones are written (in that
+  retry each record is validated on its own, so Unique does not span the retried records).
 
 ``exc.details`` holds ``{"schema": name, "invalid": [{"index", "id", "errors"}]}``. Unique is
 enforced within one call (one batch), not against records already stored.
@@ -190,6 +191,9 @@ def attach_schema(db: Any, config: dict[str, Any], is_async: bool) -> None:
     spec = config.pop("schema", None)
     coerce = config.pop("schema_coerce", False)
     if spec is None:
+        if coerce:
+            # Most likely a misspelt or forgotten "schema": say so instead of ignoring it.
+            raise ConfigurationError("schema_coerce", "needs a 'schema' to coerce records to")
         db._schema_guard = None
         return
     guard = SchemaGuard.from_config(spec, coerce)
