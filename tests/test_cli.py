@@ -651,3 +651,179 @@ def test_python_dash_m(tmp_path: Path, source: tuple[str, dict[str, dict[str, An
     assert bad.stderr.startswith("dataknobs-data: error: unknown URL scheme")
     assert bad.stderr.count("\n") == 1
     assert "Traceback" not in bad.stderr
+
+
+# --------------------------------------------------------------------------- copy: migration
+
+
+TRANSFORMER_YAML = """\
+rules:
+  - {type: map, source: name, transform: uppercase}
+  - {type: rename, old_name: age, new_name: years}
+  - {type: exclude, fields: [meta]}
+  - {type: add, field_name: copied, value: true}
+"""
+
+
+def _expected_transformed(data: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for rid, values in data.items():
+        row: dict[str, Any] = {}
+        for name, value in values.items():
+            if name == "meta":
+                continue
+            row["years" if name == "age" else name] = value.upper() if name == "name" else value
+        row["copied"] = True
+        out[rid] = row
+    return out
+
+
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_copy_with_transform_and_partitions(
+    tmp_path: Path,
+    source: tuple[str, dict[str, dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    partitions: int,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    src_url, data = source
+    spec = tmp_path / "t.yaml"
+    spec.write_text(TRANSFORMER_YAML)
+    dst = url_for(tmp_path / "out.db", scheme="sqlite")
+    argv = ["copy", src_url, dst, "--no-progress", "--transform", str(spec)]
+    code, out, err = run([*argv, "--partitions", str(partitions), "--batch-size", "7"], capsys)
+    assert code == 0, err
+    assert f"Copied {len(data)} records" in out
+    assert read_all(dst) == _expected_transformed(data)
+    # The default checkpoint is gone once the copy completed.
+    assert not list(tmp_path.glob(".dkdata-copy-*.json"))
+
+
+def test_copy_with_migration_spec(
+    tmp_path: Path,
+    source: tuple[str, dict[str, dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    src_url, data = source
+    spec = tmp_path / "m.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "from_version": "1",
+                "to_version": "2",
+                "operations": [
+                    {
+                        "type": "transform_field",
+                        "field_name": "score",
+                        "transform": {"multiply": 2},
+                    },
+                    {"type": "remove_field", "field_name": "tags"},
+                ],
+            }
+        )
+    )
+    dst = url_for(tmp_path / "out.jsonl")
+    code, _, err = run(["copy", src_url, dst, "--no-progress", "--transform", str(spec)], capsys)
+    assert code == 0, err
+    got = read_all(dst)
+    for rid, values in data.items():
+        want = {k: v for k, v in values.items() if k != "tags"}
+        want["score"] = values["score"] * 2
+        assert got[rid] == want
+
+
+def test_copy_resume_after_interruption(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dataknobs_data.cli import default_checkpoint_path, open_database
+    from dataknobs_data.migration import Migrator
+    from dataknobs_data.streaming import StreamConfig, StreamResult
+
+    monkeypatch.chdir(tmp_path)
+    data = sample_data(300)
+    src_url = write_source(tmp_path / "people.jsonl", data)
+    dst = url_for(tmp_path / "out.db", scheme="sqlite")
+    checkpoint = default_checkpoint_path(src_url, dst)
+
+    class Died(BaseException):
+        pass
+
+    source_db = open_database(src_url)
+    target_db = open_database(dst)
+    original = target_db.stream_write
+    calls = {"n": 0}
+
+    def dying_write(records: Any, config: StreamConfig | None = None) -> StreamResult:
+        calls["n"] += 1
+        result = original(records, config)
+        if calls["n"] == 3:
+            raise Died()  # after the write, before the checkpoint: the worst moment
+        return result
+
+    target_db.stream_write = dying_write  # type: ignore[method-assign]
+    with pytest.raises(Died):
+        Migrator().migrate(source_db, target_db, batch_size=50, checkpoint=checkpoint)
+    source_db.close()
+    target_db.close()
+    assert json.loads(checkpoint.read_text())["committed"] == [100]
+
+    code, out, err = run(["copy", src_url, dst, "--no-progress", "--resume"], capsys)
+    assert code == 0, err
+    assert "Copied 200 records" in out and "resumed after 100" in out
+    assert read_all(dst) == data
+    assert not checkpoint.exists()
+
+
+def test_copy_explicit_checkpoint_is_kept(
+    tmp_path: Path,
+    source: tuple[str, dict[str, dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    src_url, data = source
+    dst = url_for(tmp_path / "out.db", scheme="sqlite")
+    cp = tmp_path / "job.json"
+    argv = ["copy", src_url, dst, "--no-progress", "--checkpoint", str(cp)]
+    assert run(argv, capsys)[0] == 0
+    assert json.loads(cp.read_text())["done"] is True
+    code, out, _ = run([*argv, "--resume"], capsys)
+    assert code == 0 and "already completed" in out
+    assert read_all(dst) == data
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--transform", "/nonexistent/t.yaml"], "no such file"),
+        (["--transform", "BAD"], "unknown rule type"),
+        (["--partitions", "0"], "positive integer"),
+    ],
+)
+def test_copy_migration_usage_errors(
+    tmp_path: Path,
+    source: tuple[str, dict[str, dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    extra: list[str],
+    fragment: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - {type: explode}\n")
+    extra = [str(bad) if e == "BAD" else e for e in extra]
+    src_url, _ = source
+    code, _, err = run(["copy", src_url, url_for(tmp_path / "o.jsonl"), *extra], capsys)
+    assert code == 2
+    assert fragment in one_error_line(err)
+
+
+def test_copy_resume_needs_a_checkpoint_for_memory(
+    source: tuple[str, dict[str, dict[str, Any]]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    src_url, _ = source
+    code, _, err = run(["copy", src_url, "memory://", "--resume"], capsys)
+    assert code == 2 and "--checkpoint" in one_error_line(err)

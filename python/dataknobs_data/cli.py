@@ -3,6 +3,8 @@
 Usage::
 
     dataknobs-data copy file:///tmp/people.jsonl "sqlite:///tmp/people.db?table=people"
+    dataknobs-data copy file:///tmp/a.jsonl sqlite:///tmp/a.db --transform tidy.yaml \
+        --partitions 4 --resume
     dataknobs-data count sqlite:///tmp/people.db --where "age>=30" --where "city=Paris"
     dataknobs-data query sqlite:///tmp/people.db --where "name~a%" --sort -age --limit 5
     dataknobs-data query file:///tmp/people.csv --fields name,age --format json
@@ -21,6 +23,7 @@ import csv
 import datetime as dt
 import decimal
 import functools
+import hashlib
 import json
 import math
 import os
@@ -53,6 +56,7 @@ from dataknobs_data.urls import parse_url
 
 if TYPE_CHECKING:
     from dataknobs_data.database import SyncDatabase
+    from dataknobs_data.migration import MigrationProgress, TransformLike
     from dataknobs_data.query import Operator, Query
     from dataknobs_data.records import Record
 
@@ -61,6 +65,7 @@ __all__ = [
     "build_parser",
     "build_query",
     "copy_records",
+    "default_checkpoint_path",
     "main",
     "open_database",
     "parse_sort",
@@ -446,6 +451,8 @@ class CopyStats:
     skipped: int
     seconds: float
     errors: list[dict[str, Any]]
+    resumed: int = 0
+    already_complete: bool = False
 
     @property
     def rate(self) -> float:
@@ -454,15 +461,30 @@ class CopyStats:
 
     def summary(self) -> str:
         """The one-line summary printed after a copy."""
+        if self.already_complete:
+            return "Nothing to copy: the checkpoint says this copy already completed"
         line = (
             f"Copied {self.successful:,} records in {self.seconds:.2f}s "
             f"({self.rate:,.0f} records/s)"
         )
+        if self.resumed:
+            line += f"; resumed after {self.resumed:,}"
         if self.skipped:
             line += f"; {self.skipped:,} skipped"
         if self.failed:
             line += f"; {self.failed:,} failed"
         return line
+
+
+def default_checkpoint_path(source: str, target: str, where: Sequence[str] = ()) -> Path:
+    """Where ``copy`` keeps its progress unless told otherwise:
+    ``.dkdata-copy-<hash>.json`` in the current folder.
+
+    The hash covers the two URLs and the ``--where`` filters, since a position in one
+    filtered stream means nothing in another.
+    """
+    key = "\n".join([source, target, *where]).encode("utf-8")
+    return Path.cwd() / f".dkdata-copy-{hashlib.sha256(key).hexdigest()[:16]}.json"
 
 
 def copy_records(
@@ -474,45 +496,54 @@ def copy_records(
     on_conflict: str = "insert",
     progress: bool = False,
     description: str = "copying",
+    transform: TransformLike | None = None,
+    partitions: int = 1,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume: bool = False,
 ) -> CopyStats:
     """Stream the records of ``source`` (matching ``query``) into ``target``.
 
-    Reads and writes in batches of ``batch_size``; a record that cannot be written is
-    counted and the copy goes on, so every failure is reported at the end.
+    Reads and writes in batches of ``batch_size``; a record that cannot be transformed or
+    written is counted and the copy goes on, so every failure is reported at the end.
+    ``transform`` (a Transformer, Migration, Operation or function) changes each record on
+    the way; ``partitions`` > 1 writes through that many hash partitions in parallel;
+    ``checkpoint`` records progress after every batch and ``resume`` continues from it
+    (see :class:`~dataknobs_data.migration.Migrator`).
     """
-    from dataknobs_data.streaming import ConflictPolicy, StreamConfig
+    from dataknobs_data.migration import Migrator
 
     started = time.perf_counter()
-    total = source.count(query)
-    read_config = StreamConfig(batch_size=batch_size)
-    write_config = StreamConfig(
-        batch_size=batch_size,
-        on_error=lambda _exc, _record: True,
-        on_conflict=ConflictPolicy[on_conflict.upper()],
-    )
-    # Advancing the bar per record would cost more than the copy on fast backends.
-    step = max(1, min(batch_size, 500))
     with _progress(progress) as bar:
-        task = bar.add_task(description, total=total)
+        task = bar.add_task(description, total=None)
 
-        def feed() -> Iterator[Record]:
-            pending = 0
-            for record in source.stream_read(query, read_config):
-                yield record
-                pending += 1
-                if pending >= step:
-                    bar.advance(task, pending)
-                    pending = 0
-            bar.advance(task, pending)
+        def show(p: MigrationProgress) -> None:
+            # Called once per batch, so the bar costs nothing per record.
+            bar.update(task, total=p.total or None, completed=p.processed)
 
-        result = target.stream_write(feed(), write_config)
+        migrator = Migrator()
+        options: dict[str, Any] = {
+            "query": query,
+            "batch_size": batch_size,
+            "on_error": lambda _exc, _record: True,
+            "on_conflict": on_conflict,
+            "checkpoint": checkpoint,
+            "resume": resume,
+        }
+        if partitions > 1:
+            result = migrator.migrate_parallel(
+                source, target, transform, partitions, on_progress=show, **options
+            )
+        else:
+            result = migrator.migrate(source, target, transform, on_progress=show, **options)
     return CopyStats(
-        total=total,
-        successful=result.successful,
+        total=result.total,
+        successful=result.succeeded,
         failed=result.failed,
-        skipped=getattr(result, "skipped", 0),
+        skipped=result.skipped,
         seconds=time.perf_counter() - started,
         errors=list(result.errors),
+        resumed=int(result.metadata.get("resumed_from", 0)),
+        already_complete=bool(result.metadata.get("already_complete", False)),
     )
 
 
@@ -529,8 +560,34 @@ def _print_error(message: str) -> None:
     print(f"{PROG}: error: {text}", file=sys.stderr)
 
 
+def _load_transform(path: str) -> TransformLike:
+    from dataknobs_data.migration import load_transform
+
+    if not os.path.exists(path):
+        raise UsageError(f"no such file: {path}")
+    try:
+        return load_transform(path)
+    except ValueError as exc:
+        raise UsageError(f"--transform {path}: {exc}") from None
+
+
 def _cmd_copy(args: argparse.Namespace) -> int:
     query = build_query(args.where) if args.where else None
+    transform = _load_transform(args.transform) if args.transform else None
+    checkpoint: Path | None
+    own_checkpoint = False
+    if args.checkpoint:
+        checkpoint = Path(args.checkpoint)
+    elif args.target.lower().startswith(("memory:", "mem:")):
+        # Nothing survives a memory target, so there is nothing to resume.
+        checkpoint = None
+    else:
+        checkpoint = default_checkpoint_path(args.source, args.target, args.where)
+        own_checkpoint = True
+        if not args.resume and not os.access(checkpoint.parent, os.W_OK):
+            checkpoint, own_checkpoint = None, False
+    if args.resume and checkpoint is None:
+        raise UsageError("--resume needs a checkpoint: give --checkpoint FILE")
     source = open_database(args.source, must_exist=True)
     try:
         target = open_database(args.target)
@@ -542,11 +599,18 @@ def _cmd_copy(args: argparse.Namespace) -> int:
                 batch_size=args.batch_size,
                 on_conflict=args.on_conflict,
                 progress=not args.no_progress,
+                transform=transform,
+                partitions=args.partitions,
+                checkpoint=checkpoint,
+                resume=args.resume,
             )
         finally:
             target.close()
     finally:
         source.close()
+    if own_checkpoint and checkpoint is not None:
+        # The copy finished: the default checkpoint has nothing left to resume.
+        checkpoint.unlink(missing_ok=True)
     print(stats.summary(), file=_stdout())
     if stats.failed:
         first = stats.errors[0] if stats.errors else {}
@@ -803,6 +867,31 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("insert", "upsert", "skip"),
         default="insert",
         help="when an id exists in DST: insert (count as failure), upsert, skip",
+    )
+    copy.add_argument(
+        "--transform",
+        metavar="FILE",
+        help="YAML/JSON spec of a Transformer (rules: ...) or a Migration (operations: ...) "
+        "applied to every record",
+    )
+    copy.add_argument(
+        "--partitions",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="copy through N hash partitions in parallel (default 1)",
+    )
+    copy.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="progress file, written after every batch (default: .dkdata-copy-<hash>.json "
+        "in the current folder, removed when the copy completes)",
+    )
+    copy.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted copy from its checkpoint (same SRC, DST, --where, "
+        "--partitions); the source must be unchanged",
     )
     copy.add_argument("--no-progress", action="store_true", help="no progress bar")
     copy.set_defaults(func=_cmd_copy)
