@@ -532,13 +532,8 @@ class Unique(_Builtin):
     def __init__(self, field_name: str | None = None) -> None:
         self.field_name = field_name
 
-    def check(self, value: Any, context: ValidationContext | None = None) -> ValidationResult:
-        """Fail when ``value`` was already seen under this field in ``context``; else mark it."""
-        # Overridden for speed: this is called once per value of large batches.
-        result = self._issues(value, context)
-        return ValidationResult(True, value) if result is None else result
-
     def _issues(self, value: Any, context: ValidationContext | None) -> ValidationResult | None:
+        # Fails when the value was already seen under this key in the context; else marks it.
         if value is None:
             return None
         if context is None:

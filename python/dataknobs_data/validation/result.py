@@ -81,7 +81,8 @@ class ValidationResult:
         return cls(False, value, list(errors), list(warnings) if warnings else None)
 
 
-@dataclass(slots=True)
+# No slots: custom constraints may keep their own attributes on the context.
+@dataclass
 class ValidationContext:
     """State shared by the validations of one batch: the values seen per field (for Unique).
 
