@@ -8,6 +8,7 @@ pub mod file;
 pub mod iso;
 pub mod memory;
 pub mod num;
+pub mod postgres;
 pub mod query;
 pub mod row;
 pub mod sqlite;

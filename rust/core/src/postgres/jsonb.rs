@@ -1,0 +1,161 @@
+//! JSONB in the binary wire format: a version byte (1) and the JSON text.
+//!
+//! Values are the tagged JSON of docs/internals.md §3, with one twist on the way in: JSONB
+//! stores numbers as `numeric`, which prints an integral float written in exponent form
+//! (`1e16`) back as an integer, so such floats are written out in full with a `.0` to keep
+//! their type.
+
+use std::error::Error as StdError;
+use std::io;
+
+use bytes::{BufMut, BytesMut};
+use serde::Serialize;
+use serde_json::ser::{CompactFormatter, Formatter};
+use serde_json::Value as J;
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type};
+
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::value::Map;
+
+const JSONB_VERSION: u8 = 1;
+const TAG_KEYS: [&str; 6] = ["$datetime", "$date", "$decimal", "$bytes", "$float", "$map"];
+
+struct PgFormatter;
+
+impl Formatter for PgFormatter {
+    fn write_f64<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
+        if value.is_finite() && value.fract() == 0.0 && value.abs() >= 1e15 {
+            // Rust prints the exact decimal expansion, which reads back as the same double.
+            write!(writer, "{value:.1}")
+        } else {
+            CompactFormatter.write_f64(writer, value)
+        }
+    }
+}
+
+/// The tagged JSON tree of a record's data or metadata (a `$map` escape when the whole map looks
+/// like a tag, as `codec::encode_map` does).
+fn map_tree(m: &Map) -> J {
+    let mut obj = serde_json::Map::with_capacity(m.len());
+    for (k, v) in m {
+        obj.insert(k.clone(), codec::to_json(v));
+    }
+    if m.len() == 1 && m.keys().all(|k| TAG_KEYS.contains(&k.as_str())) {
+        let mut outer = serde_json::Map::with_capacity(1);
+        outer.insert("$map".into(), J::Object(obj));
+        J::Object(outer)
+    } else {
+        J::Object(obj)
+    }
+}
+
+/// JSON text of a map as stored in a JSONB column.
+pub(crate) fn write_map(m: &Map, out: &mut impl io::Write) -> io::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(out, PgFormatter);
+    map_tree(m).serialize(&mut ser).map_err(io::Error::other)
+}
+
+#[cfg(test)]
+pub(crate) fn map_text(m: &Map) -> String {
+    let mut buf = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_map(m, &mut buf);
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// A map bound as a JSONB parameter (or COPY field), serialised straight into the wire buffer.
+#[derive(Debug)]
+pub(crate) struct JsonbMap<'a>(pub &'a Map);
+
+impl ToSql for JsonbMap<'_> {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        out.put_u8(JSONB_VERSION);
+        write_map(self.0, &mut out.writer())?;
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+/// A JSONB (or JSON / text) column read as its JSON text, without copying.
+pub(crate) struct JsonText<'a>(pub &'a str);
+
+impl<'a> FromSql<'a> for JsonText<'a> {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> std::result::Result<Self, Box<dyn StdError + Sync + Send>> {
+        let body = if *ty == Type::JSONB {
+            match raw.split_first() {
+                Some((&JSONB_VERSION, rest)) => rest,
+                Some((v, _)) => return Err(format!("unsupported jsonb version {v}").into()),
+                None => return Err("empty jsonb value".into()),
+            }
+        } else {
+            raw
+        };
+        Ok(JsonText(std::str::from_utf8(body)?))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB || *ty == Type::JSON || *ty == Type::TEXT
+    }
+}
+
+/// Decodes stored JSON text into a map, naming the record on failure.
+pub(crate) fn decode(id: &str, what: &str, text: &str, table: &str) -> Result<Map> {
+    codec::decode_map(text).map_err(|e| {
+        let detail = match &e {
+            Error::DataFormat { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        Error::data_format(
+            "json",
+            format!("record {id:?} in table {table}: {what}: {detail}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Value;
+
+    #[test]
+    fn integral_floats_keep_a_decimal_point() {
+        for f in [1e15, 1e16, -3e20, 1e300, f64::MAX] {
+            let mut m = Map::new();
+            m.insert("f".into(), Value::Float(f));
+            let text = map_text(&m);
+            assert!(text.contains(".0"), "{text}");
+            assert!(!text.contains('e'), "{text}");
+            assert_eq!(codec::decode_map(&text).unwrap(), m);
+        }
+        let mut m = Map::new();
+        m.insert("f".into(), Value::Float(0.1));
+        m.insert("g".into(), Value::Float(f64::NAN));
+        m.insert("i".into(), Value::Int(i64::MAX));
+        let text = map_text(&m);
+        assert_eq!(
+            text,
+            r#"{"f":0.1,"g":{"$float":"nan"},"i":9223372036854775807}"#
+        );
+    }
+
+    #[test]
+    fn tag_like_map_is_escaped() {
+        let mut m = Map::new();
+        m.insert("$date".into(), Value::Str("x".into()));
+        assert_eq!(map_text(&m), codec::encode_map(&m));
+        assert_eq!(codec::decode_map(&map_text(&m)).unwrap(), m);
+    }
+}

@@ -1,0 +1,133 @@
+//! Store tests against a live server: they run when `DKDATA_PG_DSN` names one (the Python
+//! suite starts its own cluster and covers the same ground through the bridge).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use super::*;
+use crate::store::Store;
+use crate::testutil::{conformance, row};
+
+fn dsn() -> Option<String> {
+    std::env::var("DKDATA_PG_DSN")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+fn settings(dsn: &str) -> PgSettings {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    PgSettings {
+        connection_string: Some(dsn.to_string()),
+        table: format!(
+            "rs_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ),
+        min_pool_size: 1,
+        ..PgSettings::new()
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The blocking `Store` face the shared conformance run expects.
+struct Blocking {
+    rt: tokio::runtime::Runtime,
+    s: PostgresStore,
+}
+
+impl Store for Blocking {
+    fn create_batch(&self, rows: Vec<Row>) -> Result<Vec<String>> {
+        self.rt.block_on(self.s.create_batch(rows))
+    }
+    fn create_missing(&self, rows: Vec<Row>) -> Result<Vec<bool>> {
+        self.rt.block_on(self.s.create_missing(rows))
+    }
+    fn upsert_batch(&self, rows: Vec<Row>) -> Result<Vec<String>> {
+        self.rt.block_on(self.s.upsert_batch(rows))
+    }
+    fn update_batch(&self, rows: Vec<Row>) -> Result<Vec<bool>> {
+        self.rt.block_on(self.s.update_batch(rows))
+    }
+    fn read_batch(&self, ids: &[String]) -> Result<Vec<Option<Row>>> {
+        self.rt.block_on(self.s.read_batch(ids))
+    }
+    fn exists_batch(&self, ids: &[String]) -> Result<Vec<bool>> {
+        self.rt.block_on(self.s.exists_batch(ids))
+    }
+    fn delete_batch(&self, ids: &[String]) -> Result<Vec<bool>> {
+        self.rt.block_on(self.s.delete_batch(ids))
+    }
+    fn search(&self, spec: &QuerySpec) -> Result<Vec<Row>> {
+        self.rt.block_on(self.s.search(spec))
+    }
+    fn count(&self, spec: &QuerySpec) -> Result<usize> {
+        self.rt.block_on(self.s.count(spec))
+    }
+    fn clear(&self) -> Result<usize> {
+        self.rt.block_on(self.s.clear())
+    }
+    fn stream(self: Arc<Self>, spec: QuerySpec, b: usize, p: usize) -> Result<Cursor> {
+        self.rt.block_on(self.s.stream(spec, b, p))
+    }
+    fn close(&self) -> Result<()> {
+        self.s.close()
+    }
+}
+
+#[test]
+fn conformance_against_a_server() {
+    let Some(dsn) = dsn() else {
+        eprintln!("DKDATA_PG_DSN is not set: skipping the live postgres store test");
+        return;
+    };
+    let rt = rt();
+    let s = rt.block_on(PostgresStore::open(settings(&dsn))).unwrap();
+    conformance(Arc::new(Blocking { rt, s }));
+}
+
+#[test]
+fn pools_are_shared_and_released() {
+    let Some(dsn) = dsn() else {
+        return;
+    };
+    let rt = rt();
+    // A pool size no other test uses, so the pool is this test's alone.
+    let own = || PgSettings {
+        max_pool_size: 4,
+        ..settings(&dsn)
+    };
+    rt.block_on(async {
+        let a = PostgresStore::open(own()).await.unwrap();
+        let b = PostgresStore::open(own()).await.unwrap();
+        let stats = a.pool_stats().unwrap();
+        assert_eq!(stats.stores, 2, "{stats:?}");
+        assert!(!stats.key.contains("password"));
+        a.create_batch(vec![row("x", 1)]).await.unwrap();
+        a.close().unwrap();
+        assert_eq!(b.pool_stats().unwrap().stores, 1);
+        assert!(matches!(
+            a.count(&QuerySpec::default()).await,
+            Err(Error::Closed(_))
+        ));
+        b.close().unwrap();
+    });
+}
+
+#[test]
+fn wrong_port_is_a_connection_error() {
+    let rt = rt();
+    let s = PgSettings {
+        host: Some("127.0.0.1".into()),
+        port: Some(1),
+        ..PgSettings::new()
+    };
+    let e = rt.block_on(PostgresStore::open(s)).err();
+    assert!(matches!(e, Some(Error::Connection { .. })), "{e:?}");
+}
