@@ -827,3 +827,87 @@ def test_copy_resume_needs_a_checkpoint_for_memory(
     src_url, _ = source
     code, _, err = run(["copy", src_url, "memory://", "--resume"], capsys)
     assert code == 2 and "--checkpoint" in one_error_line(err)
+
+
+# --------------------------------------------------------------------------- schema
+
+SCHEMA_YAML = """\
+name: people
+fields:
+  name: {type: string, required: true}
+  age:
+    type: integer
+    constraints: [{type: range, min: 30}]
+"""
+
+
+def test_copy_with_schema_drops_invalid_records(
+    tmp_path: Path,
+    source: tuple[str, dict[str, dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    src_url, data = source
+    schema = tmp_path / "people.yaml"
+    schema.write_text(SCHEMA_YAML)
+    dst = url_for(tmp_path / "adults.jsonl")
+    code, out, err = run(["copy", src_url, dst, "--no-progress", "--schema", str(schema)], capsys)
+    valid = {rid: v for rid, v in data.items() if v["age"] >= 30}
+    assert 0 < len(valid) < len(data)
+    assert code == 1
+    assert f"Copied {len(valid)} records" in out
+    assert f"{len(data) - len(valid)} record(s) could not be written" in one_error_line(err)
+    assert "less than minimum 30" in err
+    assert read_all(dst) == valid
+
+
+def test_validate_command(
+    tmp_path: Path,
+    source: tuple[str, dict[str, dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    src_url, data = source
+    schema = tmp_path / "people.json"
+    schema.write_text(
+        json.dumps({"name": "people", "fields": [{"name": "name", "type": "string"}]})
+    )
+    code, out, err = run(["validate", src_url, "--schema", str(schema)], capsys)
+    assert code == 0, err
+    assert f"Checked {len(data)} records against schema 'people': {len(data)} valid" in out
+
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(SCHEMA_YAML)
+    code, out, _ = run(["validate", src_url, "--schema", str(strict), "--max-errors", "2"], capsys)
+    invalid = sum(1 for v in data.values() if v["age"] < 30)
+    assert code == 1
+    lines = out.strip().splitlines()
+    assert len(lines) == 4 and lines[0].startswith("r0") and "minimum 30" in lines[0]
+    assert f"... and {invalid - 2} more invalid record(s)" == lines[2]
+    assert lines[3].endswith(f"{len(data) - invalid} valid, {invalid} invalid")
+
+    code, out, _ = run(["validate", src_url, "--schema", str(strict), "--where", "age>=30"], capsys)
+    assert code == 0 and "0 invalid" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (None, "no such file"),
+        ("fields:\n  age: {type: nonsense}\n", "--schema"),
+        ("- a\n", "mapping"),
+    ],
+)
+def test_validate_schema_errors(
+    tmp_path: Path,
+    source: tuple[str, dict[str, dict[str, Any]]],
+    capsys: pytest.CaptureFixture[str],
+    content: str | None,
+    fragment: str,
+) -> None:
+    path = tmp_path / "s.yaml"
+    if content is not None:
+        path.write_text(content)
+    code, _, err = run(["validate", source[0], "--schema", str(path)], capsys)
+    assert code == 2
+    assert fragment in one_error_line(err)

@@ -1,10 +1,11 @@
-"""The ``dataknobs-data`` command line: copy, count and query any backend by URL.
+"""The ``dataknobs-data`` command line: copy, validate, count and query any backend by URL.
 
 Usage::
 
     dataknobs-data copy file:///tmp/people.jsonl "sqlite:///tmp/people.db?table=people"
     dataknobs-data copy file:///tmp/a.jsonl sqlite:///tmp/a.db --transform tidy.yaml \
-        --partitions 4 --resume
+        --schema people.yaml --partitions 4 --resume
+    dataknobs-data validate sqlite:///tmp/a.db --schema people.yaml
     dataknobs-data count sqlite:///tmp/people.db --where "age>=30" --where "city=Paris"
     dataknobs-data query sqlite:///tmp/people.db --where "name~a%" --sort -age --limit 5
     dataknobs-data query file:///tmp/people.csv --fields name,age --format json
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from dataknobs_data.migration import MigrationProgress, TransformLike
     from dataknobs_data.query import Operator, Query
     from dataknobs_data.records import Record
+    from dataknobs_data.validation import Schema
 
 __all__ = [
     "CopyStats",
@@ -571,9 +573,46 @@ def _load_transform(path: str) -> TransformLike:
         raise UsageError(f"--transform {path}: {exc}") from None
 
 
+def _load_schema(path: str) -> Schema:
+    from dataknobs_data.migration import load_spec
+    from dataknobs_data.validation import schema_factory
+
+    if not os.path.exists(path):
+        raise UsageError(f"no such file: {path}")
+    try:
+        return schema_factory.build(load_spec(path))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UsageError(f"--schema {path}: {exc}") from None
+
+
+def _validated(transform: TransformLike | None, schema: Schema) -> TransformLike:
+    """``transform`` followed by a schema check; an invalid record raises, so the copy
+    counts it as failed and does not write it."""
+    from dataknobs_data.exceptions import RecordValidationError
+    from dataknobs_data.migration import as_record_function
+    from dataknobs_data.validation import ValidationContext
+
+    fn = as_record_function(transform)
+    # One context for the whole copy, so Unique constraints span every record.
+    context = ValidationContext()
+
+    def check(record: Record) -> Record | None:
+        out = fn(record) if fn is not None else record
+        if out is None:
+            return None
+        result = schema.validate(out, context=context)
+        if not result.valid:
+            raise RecordValidationError("; ".join(result.errors) or "invalid record")
+        return out
+
+    return check
+
+
 def _cmd_copy(args: argparse.Namespace) -> int:
     query = build_query(args.where) if args.where else None
     transform = _load_transform(args.transform) if args.transform else None
+    if args.schema:
+        transform = _validated(transform, _load_schema(args.schema))
     checkpoint: Path | None
     own_checkpoint = False
     if args.checkpoint:
@@ -620,6 +659,36 @@ def _cmd_copy(args: argparse.Namespace) -> int:
         _print_error(f"{stats.failed:,} record(s) could not be written{detail}")
         return 1
     return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from dataknobs_data.streaming import StreamConfig
+    from dataknobs_data.validation import ValidationContext
+
+    schema = _load_schema(args.schema)
+    query = build_query(args.where) if args.where else None
+    context = ValidationContext()
+    checked = invalid = 0
+    out = _stdout()
+    db = open_database(args.url, must_exist=True)
+    try:
+        for record in db.stream_read(query, StreamConfig(batch_size=DEFAULT_BATCH_SIZE)):
+            checked += 1
+            result = schema.validate(record, context=context)
+            if not result.valid:
+                invalid += 1
+                if invalid <= args.max_errors:
+                    print(f"{record.id}: {'; '.join(result.errors)}", file=out)
+    finally:
+        db.close()
+    if invalid > args.max_errors:
+        print(f"... and {invalid - args.max_errors:,} more invalid record(s)", file=out)
+    print(
+        f"Checked {checked:,} records against schema '{schema.name}': "
+        f"{checked - invalid:,} valid, {invalid:,} invalid",
+        file=out,
+    )
+    return 1 if invalid else 0
 
 
 def _cmd_count(args: argparse.Namespace) -> int:
@@ -841,7 +910,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser = _ArgumentParser(
         prog=PROG,
-        description="Copy, count and query dataknobs-data backends by URL.",
+        description="Copy, validate, count and query dataknobs-data backends by URL.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument(
@@ -893,8 +962,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue an interrupted copy from its checkpoint (same SRC, DST, --where, "
         "--partitions); the source must be unchanged",
     )
+    copy.add_argument(
+        "--schema",
+        metavar="FILE",
+        help="YAML/JSON schema spec; records failing it (after --transform) are counted "
+        "as failed and not written",
+    )
     copy.add_argument("--no-progress", action="store_true", help="no progress bar")
     copy.set_defaults(func=_cmd_copy)
+
+    validate = commands.add_parser(
+        "validate", help="check every record against a schema; exit 1 if any is invalid"
+    )
+    validate.add_argument("url", metavar="URL", help=url_help)
+    validate.add_argument(
+        "--schema", required=True, metavar="FILE", help="YAML/JSON schema spec (name, fields)"
+    )
+    validate.add_argument("--where", action="append", default=[], metavar="EXPR", help=where_help)
+    validate.add_argument(
+        "--max-errors",
+        type=_non_negative_int,
+        default=20,
+        metavar="N",
+        help="print at most N invalid records (default 20)",
+    )
+    validate.set_defaults(func=_cmd_validate)
 
     count = commands.add_parser("count", help="print the number of matching records")
     count.add_argument("url", metavar="URL", help=url_help)
