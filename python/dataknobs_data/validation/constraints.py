@@ -67,6 +67,7 @@ __all__ = [
     "Range",
     "Required",
     "Unique",
+    "as_constraint",
     "constraint_types",
 ]
 
@@ -170,6 +171,11 @@ class _Builtin(Constraint):
         """None when ``value`` passes cleanly, else the (failed or warning) result."""
 
 
+def as_constraint(spec: Constraint | dict[str, Any]) -> Constraint:
+    """A constraint as given, or rebuilt from its ``to_dict`` form."""
+    return spec if isinstance(spec, Constraint) else Constraint.from_dict(spec)
+
+
 def _flatten(kind: type[Constraint], items: Iterable[Constraint]) -> list[Constraint]:
     out: list[Constraint] = []
     for item in items:
@@ -213,7 +219,7 @@ class All(_Builtin):
 
     @classmethod
     def _from_params(cls, params: dict[str, Any]) -> Constraint:
-        return cls([Constraint.from_dict(c) for c in params.get("constraints", [])])
+        return cls([as_constraint(c) for c in params.get("constraints", [])])
 
 
 class AnyOf(_Builtin):
@@ -243,7 +249,7 @@ class AnyOf(_Builtin):
 
     @classmethod
     def _from_params(cls, params: dict[str, Any]) -> Constraint:
-        return cls([Constraint.from_dict(c) for c in params.get("constraints", [])])
+        return cls([as_constraint(c) for c in params.get("constraints", [])])
 
 
 class Not(_Builtin):
@@ -278,7 +284,7 @@ class Not(_Builtin):
 
     @classmethod
     def _from_params(cls, params: dict[str, Any]) -> Constraint:
-        return cls(Constraint.from_dict(params["constraint"]))
+        return cls(as_constraint(params["constraint"]))
 
 
 _EMPTIABLE = (str, list, dict, set, tuple, frozenset, bytes)

@@ -38,37 +38,7 @@ def build_constraint(spec: Any) -> Constraint:
     """One constraint from a dict, shorthand or Constraint (see the module docstring)."""
     if isinstance(spec, Constraint):
         return spec
-    if isinstance(spec, str):
-        return Constraint.from_dict({"type": spec})
-    if isinstance(spec, Mapping):
-        if "type" in spec:
-            data = dict(spec)
-            kind = str(data["type"]).lower()
-            if kind in ("all", "and", "any", "any_of", "anyof", "or"):
-                data["constraints"] = build_constraints(data.get("constraints", []))
-            elif kind == "not":
-                data["constraint"] = build_constraint(data["constraint"])
-            return _from_built(data)
-        if len(spec) == 1:
-            ((kind, params),) = spec.items()
-            return build_constraint(_shorthand(str(kind), params))
-    raise ValueError(f"Cannot build a constraint from {spec!r}")
-
-
-def _shorthand(kind: str, params: Any) -> dict[str, Any]:
-    lowered = kind.lower()
-    if lowered in ("all", "and", "any", "any_of", "anyof", "or"):
-        return {"type": lowered, "constraints": params}
-    if lowered == "not":
-        return {"type": "not", "constraint": params}
-    if isinstance(params, Mapping):
-        return {"type": lowered, **params}
-    if params is None or params is True:
-        return {"type": lowered}
-    key = _POSITIONAL.get(lowered)
-    if key is None:
-        raise ValueError(f"Constraint {kind!r} needs a mapping of parameters, got {params!r}")
-    return {"type": lowered, key: params}
+    return Constraint.from_dict(_normalize(spec))
 
 
 def build_constraints(specs: Any) -> list[Constraint]:
@@ -84,22 +54,37 @@ def build_constraints(specs: Any) -> list[Constraint]:
     return [build_constraint(s) for s in specs]
 
 
-def _from_built(data: dict[str, Any]) -> Constraint:
-    """Constraint.from_dict, letting already-built children through."""
-    kind = str(data["type"]).lower()
-    if kind in ("all", "and"):
-        from .constraints import All
+def _normalize(spec: Any) -> dict[str, Any]:
+    """The ``to_dict`` form of a spec; members of composites are built already."""
+    if isinstance(spec, str):
+        return {"type": spec}
+    if not isinstance(spec, Mapping) or not ("type" in spec or len(spec) == 1):
+        raise ValueError(f"Cannot build a constraint from {spec!r}")
+    if "type" in spec:
+        data = dict(spec)
+    else:
+        ((kind, params),) = spec.items()
+        data = _shorthand(str(kind).lower(), params)
+    if "constraints" in data:
+        data["constraints"] = build_constraints(data["constraints"])
+    if "constraint" in data:
+        data["constraint"] = build_constraint(data["constraint"])
+    return data
 
-        return All(data["constraints"])
-    if kind in ("any", "any_of", "anyof", "or"):
-        from .constraints import AnyOf
 
-        return AnyOf(data["constraints"])
+def _shorthand(kind: str, params: Any) -> dict[str, Any]:
+    if kind in ("all", "and", "any", "any_of", "anyof", "or"):
+        return {"type": kind, "constraints": params}
     if kind == "not":
-        from .constraints import Not
-
-        return Not(data["constraint"])
-    return Constraint.from_dict(data)
+        return {"type": kind, "constraint": params}
+    if isinstance(params, Mapping):
+        return {"type": kind, **params}
+    if params is None or params is True:
+        return {"type": kind}
+    key = _POSITIONAL.get(kind)
+    if key is None:
+        raise ValueError(f"Constraint {kind!r} needs a mapping of parameters, got {params!r}")
+    return {"type": kind, key: params}
 
 
 class SchemaFactory:

@@ -36,7 +36,7 @@ from ..fields import Field as RecordField
 from ..fields import FieldType
 from ..records import MISSING, Record
 from .coercer import coerce_kind, resolve_target
-from .constraints import Constraint, Required
+from .constraints import Constraint, Required, as_constraint
 from .result import ValidationContext, ValidationResult
 
 __all__ = ["Field", "FieldDefinition", "Schema", "parse_field_type"]
@@ -150,14 +150,6 @@ class Field:
         """Append a constraint; returns self for chaining."""
         self.constraints.append(constraint)
         return self
-
-    def accepts(self, value: Any) -> bool:
-        """Whether ``value`` has this field's type (None is accepted: it means missing)."""
-        if value is None:
-            return True
-        if self._exclude_bool and value.__class__ is bool:
-            return False
-        return isinstance(value, self._accepts)
 
     def validate(
         self, value: Any, context: ValidationContext | None = None, coerce: bool = False
@@ -390,7 +382,7 @@ def _constraints_from(raw: Any) -> list[Constraint]:
     # The original package wrote a constraint count here; there is nothing to restore from it.
     if not isinstance(raw, (list, tuple)):
         return []
-    return [c if isinstance(c, Constraint) else Constraint.from_dict(c) for c in raw]
+    return [as_constraint(c) for c in raw]
 
 
 def _rebuild(source: Record, values: dict[str, Any], changed: dict[str, Any] | None) -> Record:
