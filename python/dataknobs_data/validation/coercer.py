@@ -275,7 +275,7 @@ def _to_bytes(value: Any) -> bytes:
     raise _CoercionFailed("unsupported type")
 
 
-# kind -> (display name when the target was a Python type, accepted types, converter)
+# kind -> (types taken as they are, converter for everything else)
 _Converter = Callable[[Any], Any]
 _KINDS: dict[str, tuple[tuple[type, ...], _Converter]] = {
     "str": ((str,), _to_str),
