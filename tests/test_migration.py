@@ -397,3 +397,31 @@ def test_field_objects_are_not_shared() -> None:
     out_field.metadata["note"] = "changed"
     assert rec.get_field("name").metadata == {"note": "kept"}  # type: ignore[union-attr]
     assert isinstance(out.get_field("x"), Field)
+
+
+def test_subclass_overrides_are_honoured_inside_chains() -> None:
+    class Shouting(AddField):
+        def apply(self, record: Record) -> Record:
+            out = super().apply(record)
+            out.set_value(self.field_name, str(out.get_value(self.field_name)).upper())
+            return out
+
+    class Custom(Operation):
+        def apply(self, record: Record) -> Record:
+            out = record.copy()
+            out.set_value("custom", True)
+            return out
+
+        def reverse(self, record: Record) -> Record:
+            out = record.copy()
+            out.remove_field("custom")
+            return out
+
+    m = Migration("1", "2").add(Shouting("greet", "hi")).add(Custom()).add(RenameField("age", "y"))
+    rec = _plain()
+    out = m.apply(rec)
+    assert out["greet"] == "HI" and out["custom"] is True and out["y"] == 30
+    assert "custom" not in m.apply(out, reverse=True)
+    comp = CompositeOperation([Custom(), AddField("k", 1)])
+    assert comp.apply(rec)["custom"] is True and "custom" not in comp.reverse(comp.apply(rec))
+    assert _snapshot(rec) == _snapshot(_plain())

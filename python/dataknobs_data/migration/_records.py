@@ -82,3 +82,33 @@ def renamed(entry: Any, new_name: str, typed: bool) -> Any:
     if not typed:
         return entry
     return Field(new_name, entry.value, entry.type, entry.metadata)
+
+
+class Work:
+    """A record being rewritten by a chain of steps: one entries dict, one metadata dict.
+
+    Built-in operations and rules change a Work in place, so a Migration or Transformer of
+    k steps copies the record once and builds one result, instead of k of each.
+    """
+
+    __slots__ = ("data", "metadata", "source", "typed")
+
+    def __init__(self, record: Record) -> None:
+        self.reset(record)
+
+    def reset(self, record: Record) -> None:
+        """Start over from ``record`` (after a step that only offers ``apply``)."""
+        self.data, self.typed = entries(record)
+        self.metadata = dict(record.metadata)
+        self.source = record
+
+    def record(self) -> Record:
+        """The result; the Work must not be changed afterwards."""
+        return build(self.source, self.data, self.typed, self.metadata)
+
+    def snapshot(self) -> Record:
+        """A record of the current state that later steps will not change."""
+        data = dict(self.data)
+        if self.typed:
+            data = {n: Field(n, f.value, f.type, dict(f.metadata)) for n, f in data.items()}
+        return build(self.source, data, self.typed, dict(self.metadata))

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 from dataknobs_data.records import Record
 
-from ._records import build, entries
-from .operations import CompositeOperation, Operation, RenameField, TransformField
+from ._records import Work
+from .operations import CompositeOperation, Operation, RenameField, TransformField, run_step
 
 __all__ = ["Migration"]
 
@@ -58,18 +58,15 @@ class Migration:
 
     def apply(self, record: Record, reverse: bool = False) -> Record:
         """Return the migrated record (or, with ``reverse``, the rolled-back one)."""
-        result = record
+        work = Work(record)
         if reverse:
             for operation in reversed(self.operations):
-                result = operation.reverse(result)
+                run_step(operation, work, backward=True)
         else:
             for operation in self.operations:
-                result = operation.apply(result)
-        if result is record:
-            data, typed = entries(record)
-            result = build(record, data, typed)
-        result.metadata["version"] = self.from_version if reverse else self.to_version
-        return result
+                run_step(operation, work, backward=False)
+        work.metadata["version"] = self.from_version if reverse else self.to_version
+        return work.record()
 
     def __call__(self, record: Record) -> Record:
         return self.apply(record)

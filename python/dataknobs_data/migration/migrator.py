@@ -629,6 +629,10 @@ class Migrator:
             for p, buf in enumerate(buffers):
                 if buf and not abort.is_set():
                     queues[p].put(buf)
+        except BaseException:
+            # Interrupted reader (Ctrl-C, a source error): writers drop what is queued.
+            abort.set()
+            raise
         finally:
             for q in queues:
                 q.put(None)

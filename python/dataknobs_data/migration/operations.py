@@ -15,7 +15,7 @@ from typing import Any
 from dataknobs_data.fields import FieldType
 from dataknobs_data.records import Record
 
-from ._records import build, entries, make_entry, renamed, replace_value, typed_entries, value_of
+from ._records import Work, make_entry, renamed, replace_value, typed_entries, value_of
 
 __all__ = [
     "AddField",
@@ -51,8 +51,49 @@ class Operation(ABC):
         return self.apply(record)
 
 
+def run_step(operation: Operation, work: Work, backward: bool) -> None:
+    """Apply (or reverse) ``operation`` to ``work``.
+
+    The built-in operations change the Work in place; any other operation, or a subclass
+    that overrides ``apply``/``reverse``, goes through its public method.
+    """
+    cls = type(operation)
+    if backward:
+        if cls.reverse in _FAST_REVERSE:
+            operation._backward(work)  # type: ignore[attr-defined]
+            return
+        work.reset(operation.reverse(work.snapshot()))
+    else:
+        if cls.apply in _FAST_APPLY:
+            operation._forward(work)  # type: ignore[attr-defined]
+            return
+        work.reset(operation.apply(work.snapshot()))
+
+
+class _InPlace(Operation):
+    """Built-in operations: ``apply``/``reverse`` wrap in-place steps on a Work."""
+
+    def apply(self, record: Record) -> Record:
+        """Return a new record with this operation applied; ``record`` is left as it was."""
+        work = Work(record)
+        self._forward(work)
+        return work.record()
+
+    def reverse(self, record: Record) -> Record:
+        """Return a new record with this operation undone; ``record`` is left as it was."""
+        work = Work(record)
+        self._backward(work)
+        return work.record()
+
+    def _forward(self, work: Work) -> None:
+        raise NotImplementedError
+
+    def _backward(self, work: Work) -> None:
+        raise NotImplementedError
+
+
 @dataclass
-class AddField(Operation):
+class AddField(_InPlace):
     """Add ``field_name`` with ``default_value`` when the record lacks it.
 
     Args:
@@ -65,22 +106,16 @@ class AddField(Operation):
     default_value: Any = None
     field_type: FieldType | None = None
 
-    def apply(self, record: Record) -> Record:
-        """Add the field unless it exists (an existing value is kept)."""
-        data, typed = entries(record)
-        if self.field_name not in data:
+    def _forward(self, work: Work) -> None:
+        if self.field_name not in work.data:
             if self.field_type is not None:
-                data, typed = typed_entries(data, typed), True
-            data[self.field_name], typed = make_entry(
-                self.field_name, self.default_value, typed, self.field_type
+                work.data, work.typed = typed_entries(work.data, work.typed), True
+            work.data[self.field_name], work.typed = make_entry(
+                self.field_name, self.default_value, work.typed, self.field_type
             )
-        return build(record, data, typed)
 
-    def reverse(self, record: Record) -> Record:
-        """Remove the field."""
-        data, typed = entries(record)
-        data.pop(self.field_name, None)
-        return build(record, data, typed)
+    def _backward(self, work: Work) -> None:
+        work.data.pop(self.field_name, None)
 
     def affected_fields(self) -> set[str]:
         """The added field."""
@@ -93,7 +128,7 @@ def removed_key(field_name: str) -> str:
 
 
 @dataclass
-class RemoveField(Operation):
+class RemoveField(_InPlace):
     """Remove ``field_name``.
 
     Args:
@@ -105,24 +140,17 @@ class RemoveField(Operation):
     field_name: str
     store_removed: bool = False
 
-    def apply(self, record: Record) -> Record:
-        """Remove the field (keeping its value in metadata with ``store_removed``)."""
-        data, typed = entries(record)
-        metadata = dict(record.metadata)
-        if self.field_name in data:
-            entry = data.pop(self.field_name)
+    def _forward(self, work: Work) -> None:
+        if self.field_name in work.data:
+            entry = work.data.pop(self.field_name)
             if self.store_removed:
-                metadata[removed_key(self.field_name)] = value_of(entry, typed)
-        return build(record, data, typed, metadata)
+                work.metadata[removed_key(self.field_name)] = value_of(entry, work.typed)
 
-    def reverse(self, record: Record) -> Record:
-        """Restore the field from metadata when it was stored there; otherwise a plain copy."""
-        data, typed = entries(record)
-        metadata = dict(record.metadata)
+    def _backward(self, work: Work) -> None:
         key = removed_key(self.field_name)
-        if self.store_removed and key in metadata:
-            data[self.field_name], typed = make_entry(self.field_name, metadata.pop(key), typed)
-        return build(record, data, typed, metadata)
+        if self.store_removed and key in work.metadata:
+            value = work.metadata.pop(key)
+            work.data[self.field_name], work.typed = make_entry(self.field_name, value, work.typed)
 
     def affected_fields(self) -> set[str]:
         """The removed field."""
@@ -133,34 +161,33 @@ class RemoveField(Operation):
         return self.store_removed
 
 
-def _rename(record: Record, old: str, new: str) -> Record:
-    data, typed = entries(record)
+def rename_in(work: Work, old: str, new: str) -> None:
+    """Rename ``old`` to ``new`` in place of it; an existing ``new`` field is replaced."""
+    data = work.data
     if old not in data or old == new:
-        return build(record, data, typed)
-    # The renamed field keeps its position; a field already called ``new`` is replaced.
+        return
+    typed = work.typed
     out = {}
     for name, entry in data.items():
         if name == old:
             out[new] = renamed(entry, new, typed)
         elif name != new:
             out[name] = entry
-    return build(record, out, typed)
+    work.data = out
 
 
 @dataclass
-class RenameField(Operation):
+class RenameField(_InPlace):
     """Rename ``old_name`` to ``new_name`` (the field keeps its place, type and metadata)."""
 
     old_name: str
     new_name: str
 
-    def apply(self, record: Record) -> Record:
-        """Rename old -> new."""
-        return _rename(record, self.old_name, self.new_name)
+    def _forward(self, work: Work) -> None:
+        rename_in(work, self.old_name, self.new_name)
 
-    def reverse(self, record: Record) -> Record:
-        """Rename new -> old."""
-        return _rename(record, self.new_name, self.old_name)
+    def _backward(self, work: Work) -> None:
+        rename_in(work, self.new_name, self.old_name)
 
     def affected_fields(self) -> set[str]:
         """Both names."""
@@ -177,32 +204,23 @@ def reverse_error_key(field_name: str) -> str:
     return f"_reverse_error_{field_name}"
 
 
-def _transform(
-    record: Record,
-    field_name: str,
-    fn: Callable[[Any], Any],
-    error_key: str,
-    clear_key: str | None,
-) -> Record:
-    data, typed = entries(record)
-    metadata = dict(record.metadata)
-    if clear_key is not None:
-        metadata.pop(clear_key, None)
+def transform_in(work: Work, field_name: str, fn: Callable[[Any], Any], error_key: str) -> None:
+    """Replace the value of ``field_name`` with ``fn(value)``; on error keep it and say why."""
+    data = work.data
     if field_name in data:
         entry = data[field_name]
         try:
-            value = fn(value_of(entry, typed))
+            value = fn(value_of(entry, work.typed))
         except Exception as exc:
             # A value the function cannot handle stays as it was; the reason travels with the
             # record so one odd record does not abort a whole migration.
-            metadata[error_key] = str(exc)
+            work.metadata[error_key] = str(exc)
         else:
-            data[field_name] = replace_value(entry, value, typed)
-    return build(record, data, typed, metadata)
+            data[field_name] = replace_value(entry, value, work.typed)
 
 
 @dataclass
-class TransformField(Operation):
+class TransformField(_InPlace):
     """Replace the value of ``field_name`` with ``transform_fn(value)``.
 
     Args:
@@ -217,24 +235,14 @@ class TransformField(Operation):
     transform_fn: Callable[[Any], Any]
     reverse_fn: Callable[[Any], Any] | None = None
 
-    def apply(self, record: Record) -> Record:
-        """Transform the value."""
-        return _transform(
-            record, self.field_name, self.transform_fn, transform_error_key(self.field_name), None
-        )
+    def _forward(self, work: Work) -> None:
+        transform_in(work, self.field_name, self.transform_fn, transform_error_key(self.field_name))
 
-    def reverse(self, record: Record) -> Record:
-        """Apply ``reverse_fn`` (a copy of the record when there is none)."""
+    def _backward(self, work: Work) -> None:
         if self.reverse_fn is None:
-            data, typed = entries(record)
-            return build(record, data, typed)
-        return _transform(
-            record,
-            self.field_name,
-            self.reverse_fn,
-            reverse_error_key(self.field_name),
-            transform_error_key(self.field_name),
-        )
+            return
+        work.metadata.pop(transform_error_key(self.field_name), None)
+        transform_in(work, self.field_name, self.reverse_fn, reverse_error_key(self.field_name))
 
     def affected_fields(self) -> set[str]:
         """The transformed field."""
@@ -246,30 +254,18 @@ class TransformField(Operation):
 
 
 @dataclass
-class CompositeOperation(Operation):
+class CompositeOperation(_InPlace):
     """Several operations applied in order and reversed in reverse order."""
 
     operations: list[Operation] = field(default_factory=list)
 
-    def apply(self, record: Record) -> Record:
-        """Apply each operation in order."""
-        result = record
+    def _forward(self, work: Work) -> None:
         for operation in self.operations:
-            result = operation.apply(result)
-        if result is record:
-            data, typed = entries(record)
-            result = build(record, data, typed)
-        return result
+            run_step(operation, work, backward=False)
 
-    def reverse(self, record: Record) -> Record:
-        """Reverse each operation, last first."""
-        result = record
+    def _backward(self, work: Work) -> None:
         for operation in reversed(self.operations):
-            result = operation.reverse(result)
-        if result is record:
-            data, typed = entries(record)
-            result = build(record, data, typed)
-        return result
+            run_step(operation, work, backward=True)
 
     def add(self, operation: Operation) -> CompositeOperation:
         """Append an operation; return self for chaining."""
@@ -286,3 +282,7 @@ class CompositeOperation(Operation):
     def is_reversible(self) -> bool:
         """Whether every operation is."""
         return all(operation.is_reversible() for operation in self.operations)
+
+
+_FAST_APPLY = frozenset({_InPlace.apply})
+_FAST_REVERSE = frozenset({_InPlace.reverse})

@@ -10,7 +10,8 @@ from typing import Any
 from dataknobs_data.fields import FieldType
 from dataknobs_data.records import Record
 
-from ._records import build, entries, make_entry, renamed, replace_value, typed_entries, value_of
+from ._records import Work, make_entry, typed_entries
+from .operations import rename_in, transform_in
 
 __all__ = ["AddRule", "ExcludeRule", "MapRule", "TransformRule", "Transformer"]
 
@@ -23,8 +24,21 @@ class TransformRule(ABC):
         """Return a new record with the rule applied (None drops the record)."""
 
 
+class _InPlaceRule(TransformRule):
+    """Built-in rules: ``apply`` wraps an in-place step on a Work."""
+
+    def apply(self, record: Record) -> Record:
+        """Return a new record with the rule applied; ``record`` is left as it was."""
+        work = Work(record)
+        self._run(work)
+        return work.record()
+
+    def _run(self, work: Work) -> None:
+        raise NotImplementedError
+
+
 @dataclass
-class MapRule(TransformRule):
+class MapRule(_InPlaceRule):
     """Move ``source`` to ``target`` (same name: in place), optionally transforming the value.
 
     If ``transform`` raises, the value is kept and the message is stored in metadata under
@@ -35,49 +49,27 @@ class MapRule(TransformRule):
     target: str
     transform: Callable[[Any], Any] | None = None
 
-    def apply(self, record: Record) -> Record:
-        """Map the field."""
-        data, typed = entries(record)
-        if self.source not in data:
-            return build(record, data, typed)
-        metadata = dict(record.metadata)
-        entry = data[self.source]
+    def _run(self, work: Work) -> None:
         if self.transform is not None:
-            try:
-                value = self.transform(value_of(entry, typed))
-            except Exception as exc:
-                metadata[f"_transform_error_{self.source}"] = str(exc)
-            else:
-                entry = replace_value(entry, value, typed)
-        if self.target == self.source:
-            data[self.source] = entry
-            return build(record, data, typed, metadata)
-        # The target takes the source's position; an existing target field is replaced.
-        out = {}
-        for name, current in data.items():
-            if name == self.source:
-                out[self.target] = renamed(entry, self.target, typed)
-            elif name != self.target:
-                out[name] = current
-        return build(record, out, typed, metadata)
+            transform_in(work, self.source, self.transform, f"_transform_error_{self.source}")
+        if self.target != self.source:
+            rename_in(work, self.source, self.target)
 
 
 @dataclass
-class ExcludeRule(TransformRule):
+class ExcludeRule(_InPlaceRule):
     """Drop the named fields."""
 
     fields: list[str]
 
-    def apply(self, record: Record) -> Record:
-        """Drop the fields."""
-        data, typed = entries(record)
+    def _run(self, work: Work) -> None:
+        data = work.data
         for name in self.fields:
             data.pop(name, None)
-        return build(record, data, typed)
 
 
 @dataclass
-class AddRule(TransformRule):
+class AddRule(_InPlaceRule):
     """Set ``field_name`` to ``value``, or to ``value(record)`` when it is callable.
 
     If the callable raises, the field is set to None and the message is stored in metadata
@@ -88,21 +80,19 @@ class AddRule(TransformRule):
     value: Any
     field_type: FieldType | None = None
 
-    def apply(self, record: Record) -> Record:
-        """Add (or overwrite) the field."""
-        data, typed = entries(record)
-        metadata = dict(record.metadata)
+    def _run(self, work: Work) -> None:
         value = self.value
         if callable(value):
             try:
-                value = value(record)
+                value = value(work.snapshot())
             except Exception as exc:
-                metadata[f"_compute_error_{self.field_name}"] = str(exc)
+                work.metadata[f"_compute_error_{self.field_name}"] = str(exc)
                 value = None
         if self.field_type is not None:
-            data, typed = typed_entries(data, typed), True
-        data[self.field_name], typed = make_entry(self.field_name, value, typed, self.field_type)
-        return build(record, data, typed, metadata)
+            work.data, work.typed = typed_entries(work.data, work.typed), True
+        work.data[self.field_name], work.typed = make_entry(
+            self.field_name, value, work.typed, self.field_type
+        )
 
 
 @dataclass
@@ -111,6 +101,9 @@ class _FunctionRule(TransformRule):
 
     def apply(self, record: Record) -> Record | None:
         return self.fn(record)
+
+
+_FAST_APPLY = frozenset({_InPlaceRule.apply})
 
 
 class Transformer:
@@ -168,16 +161,16 @@ class Transformer:
 
     def transform(self, record: Record) -> Record | None:
         """Apply every rule; return the new record, or None when a rule dropped it."""
-        result: Record | None = record
+        work = Work(record)
         for rule in self.rules:
-            assert result is not None
-            result = rule.apply(result)
-            if result is None:
+            if type(rule).apply in _FAST_APPLY:
+                rule._run(work)  # type: ignore[attr-defined]
+                continue
+            out = rule.apply(work.snapshot())
+            if out is None:
                 return None
-        if result is record:
-            data, typed = entries(record)
-            result = build(record, data, typed)
-        return result
+            work.reset(out)
+        return work.record()
 
     def __call__(self, record: Record) -> Record | None:
         return self.transform(record)
