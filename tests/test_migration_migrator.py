@@ -367,3 +367,13 @@ async def test_migrate_async_errors() -> None:
         await Migrator().migrate_parallel(src, dst, partitions=3, batch_size=2)
     progress = await Migrator().migrate_async(src, dst, on_conflict="upsert", batch_size=7)
     assert progress.succeeded == 30 and await dst.count() == 30
+
+
+def test_limited_query_totals_and_validation(
+    memory_pair: tuple[SyncDatabase, SyncDatabase],
+) -> None:
+    src, dst = memory_pair
+    query = Query().filter("age", ">=", 20).offset(5).limit(10)
+    progress = Migrator().migrate(src, dst, query=query, batch_size=4)
+    assert progress.total == 10 and progress.succeeded == 10 and progress.percent == 100.0
+    assert Migrator().validate_migration(src, dst, query=query) == (True, [])

@@ -214,3 +214,39 @@ def test_sigkill_then_resume(tmp_path: Path) -> None:
     assert_exact(target, source)
     source.close()
     target.close()
+
+
+async def test_async_crash_then_resume(tmp_path: Path) -> None:
+    from dataknobs_data import AsyncDatabase
+    from dataknobs_data.backends.sqlite import AsyncSQLiteDatabase
+
+    class Dying(AsyncSQLiteDatabase):
+        calls = 0
+
+        async def stream_write(self, records: Any, config: Any = None) -> StreamResult:
+            result = await super().stream_write(records, config)
+            Dying.calls += 1
+            if Dying.calls == 2:
+                raise _Crash()
+            return result
+
+    source: AsyncDatabase = await AsyncDatabase.from_backend("memory")
+    await source.create_batch([Record({"i": i, "name": "x"}, id=f"a{i:04d}") for i in range(900)])
+    cp = tmp_path / "cp.json"
+    config = {"path": str(tmp_path / "t.db")}
+    dying = Dying(config)
+    with pytest.raises(_Crash):
+        await Migrator().migrate_async(source, dying, TRANSFORM, batch_size=200, checkpoint=cp)
+    await dying.close()
+    assert state(cp)["committed"] == [200]
+    target: AsyncDatabase = await AsyncDatabase.from_backend("sqlite", config)
+    assert await target.count() == 400
+    progress = await Migrator().migrate_async(
+        source, target, TRANSFORM, batch_size=200, checkpoint=cp, resume=True
+    )
+    assert progress.failed == 0 and progress.total == 700 and state(cp)["done"]
+    stored = await target.all()
+    assert sorted(r.id or "" for r in stored) == [f"a{i:04d}" for i in range(900)]
+    assert all(r["label"] == "x" and r["copied"] for r in stored)
+    await source.close()
+    await target.close()

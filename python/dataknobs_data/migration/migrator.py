@@ -293,16 +293,29 @@ class _Job:
         return self.progress
 
 
+def _shaped(count: int, query: AnyQuery | None) -> int:
+    """How many records a stream of ``query`` yields, given ``count`` matches.
+
+    ``count`` ignores offset and limit; the stream does not.
+    """
+    if query is None:
+        return count
+    offset = query.offset_value or 0
+    limit = query.limit_value
+    count = max(0, count - offset)
+    return count if limit is None else min(count, limit)
+
+
 def _count_sync(source: SyncDatabase, query: AnyQuery | None) -> int | None:
     try:
-        return source.count(query)
+        return _shaped(source.count(query), query)
     except Exception:  # a total is only for progress display
         return None
 
 
 async def _count_async(source: AsyncDatabase, query: AnyQuery | None) -> int | None:
     try:
-        return await source.count(query)
+        return _shaped(await source.count(query), query)
     except Exception:  # a total is only for progress display
         return None
 
@@ -712,7 +725,7 @@ class Migrator:
                 break
         if checker.batch:
             checker.compare(target.read_batch(checker.ids()))
-        expected = checker.expected if fn is not None else source.count(query)
+        expected = checker.expected if fn is not None else _shaped(source.count(query), query)
         return checker.result(expected, target.count())
 
     async def validate_migration_async(
@@ -733,7 +746,8 @@ class Migrator:
                 break
         if checker.batch:
             checker.compare(await target.read_batch(checker.ids()))
-        expected = checker.expected if fn is not None else await source.count(query)
+        matches = None if fn is not None else await source.count(query)
+        expected = checker.expected if matches is None else _shaped(matches, query)
         return checker.result(expected, await target.count())
 
 
