@@ -6,6 +6,7 @@ for a fresh, empty database in a temp folder).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,13 @@ def _file(name: str) -> Callable[[Path], BackendSpec]:
     return lambda tmp: ("file", {"path": str(tmp / name)})
 
 
+def _postgres(tmp: Path) -> BackendSpec:
+    # A fresh table on the session's server; the cluster (and so the table) goes at the end.
+    from .services.postgres import service
+
+    return "postgres", {**service().config(), "table": f"t_{uuid.uuid4().hex}"}
+
+
 BACKENDS: dict[str, Callable[[Path], BackendSpec]] = {
     "memory": lambda tmp: ("memory", {}),
     "file-json": _file("db.json"),
@@ -31,10 +39,18 @@ BACKENDS: dict[str, Callable[[Path], BackendSpec]] = {
     "file-parquet": _file("db.parquet"),
     "file-jsonl-gzip": _file("db.jsonl.gz"),
     "sqlite": lambda tmp: ("sqlite", {"path": str(tmp / "db.sqlite")}),
+    "postgres": _postgres,
 }
 
 #: Backends whose data outlives the database object (reopened from the same config).
 PERSISTENT = {name for name in BACKENDS if name != "memory"}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the servers the session started."""
+    from .services import postgres
+
+    postgres.stop()
 
 
 @pytest.fixture(params=sorted(BACKENDS))

@@ -148,6 +148,14 @@ for _info in (
         "AsyncSQLiteDatabase",
         aliases=("sqlite3",),
     ),
+    BackendInfo(
+        "postgres",
+        "PostgreSQL table with JSONB columns, pooled connections and binary COPY",
+        "dataknobs_data.backends.postgres",
+        "SyncPostgresDatabase",
+        "AsyncPostgresDatabase",
+        aliases=("postgresql", "pg"),
+    ),
 ):
     _add(_info)
 

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 mod convert;
 mod errors;
 mod functions;
+mod postgres;
 mod runtime;
 mod stores;
 
@@ -13,6 +14,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stores::MemoryStore>()?;
     m.add_class::<stores::FileStore>()?;
     m.add_class::<stores::SqliteStore>()?;
+    m.add_class::<postgres::PostgresStore>()?;
     m.add_class::<stores::Cursor>()?;
     m.add_function(wrap_pyfunction!(functions::encode_json, m)?)?;
     m.add_function(wrap_pyfunction!(functions::decode_json, m)?)?;

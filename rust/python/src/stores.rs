@@ -339,7 +339,7 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    fn new(cursor: dataknobs_core::Cursor) -> Self {
+    pub(crate) fn new(cursor: dataknobs_core::Cursor) -> Self {
         Cursor {
             inner: Arc::new(tokio::sync::Mutex::new(Some(cursor))),
         }

@@ -1,0 +1,86 @@
+"""The PostgreSQL backend.
+
+Table ``id VARCHAR(255) PRIMARY KEY, data JSONB, metadata JSONB, created_at, updated_at`` plus a
+``seq`` identity column that keeps storage order. Connections come from a pool in the Rust core
+(tokio-postgres + deadpool), shared by every database with the same connection settings and
+usable from any thread or event loop; bulk writes are binary COPY, encoded in Rust with the GIL
+released.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from .. import _native
+from ..exceptions import ConfigurationError
+from ..pooling import PostgresPoolConfig
+from .native import NativeAsyncDatabase, NativeSyncDatabase
+
+#: ``ssl`` values that mean a plain connection (libpq's sslmode names included).
+_PLAIN = {None, False, "disable", "allow", "prefer"}
+
+
+def _ssl_flag(value: Any) -> bool:
+    if isinstance(value, str):
+        value = value.lower()
+    if value in _PLAIN:
+        return False
+    if value is True or value in ("require", "verify-ca", "verify-full"):
+        return True
+    raise ConfigurationError("ssl", f"expected a bool or an sslmode name, got {value!r}")
+
+
+class _PostgresStore:
+    BACKEND_NAME: ClassVar[str] = "postgres"
+    CONFIG_KEYS: ClassVar[frozenset[str] | None] = frozenset(
+        {
+            "host",
+            "port",
+            "database",
+            "user",
+            "password",
+            "connection_string",
+            "table",
+            "schema_name",
+            "min_pool_size",
+            "max_pool_size",
+            "command_timeout",
+            "ssl",
+            "auto_create_table",
+        }
+    )
+    config: dict[str, Any]
+    _store: Any
+
+    def _open_store(self) -> Any:
+        cfg = self.config
+        pool = PostgresPoolConfig.from_dict(cfg)
+        timeout = cfg.get("command_timeout")
+        return _native.PostgresStore(
+            host=pool.host,
+            port=pool.port,
+            database=pool.database,
+            user=pool.user,
+            password=pool.password,
+            connection_string=pool.connection_string,
+            table=str(cfg.get("table", "records")),
+            schema_name=str(cfg.get("schema_name", "public")),
+            min_pool_size=pool.min_size,
+            max_pool_size=pool.max_size,
+            command_timeout=None if timeout is None else float(timeout),
+            ssl=_ssl_flag(cfg.get("ssl")),
+            auto_create_table=bool(cfg.get("auto_create_table", True)),
+        )
+
+    def pool_stats(self) -> dict[str, Any]:
+        """The shared pool's settings key (no password), size, idle, in use, waits and errors."""
+        stats: dict[str, Any] = self._ensure_store().pool_stats()  # type: ignore[attr-defined]
+        return stats
+
+
+class SyncPostgresDatabase(_PostgresStore, NativeSyncDatabase):
+    """Records in a PostgreSQL table."""
+
+
+class AsyncPostgresDatabase(_PostgresStore, NativeAsyncDatabase):
+    """Records in a PostgreSQL table, async face: each call awaits the Rust future directly."""

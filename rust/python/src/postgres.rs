@@ -1,0 +1,368 @@
+//! `PostgresStore`: the core's async PostgreSQL store with a blocking face (the GIL released
+//! while the runtime drives the future) and an awaitable face (`*_async`, the Rust future
+//! itself, resolved on the caller's event loop). No blocking pool is involved either way.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use dataknobs_core::postgres::{PgSettings, PostgresStore as CoreStore};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::convert::{ids_from_py, rows_from_py, spec_from_py, ToPython};
+use crate::runtime::{check_pid, future_awaitable, run_detached, runtime};
+use crate::stores::Cursor;
+
+/// A PostgreSQL table `id, data JSONB, metadata JSONB, created_at, updated_at, seq` on a pool
+/// shared with every store of the same connection settings.
+#[pyclass(module = "dataknobs_data._native", frozen)]
+pub struct PostgresStore {
+    store: Arc<CoreStore>,
+    /// A forked child must not touch the parent's connections.
+    pid: u32,
+}
+
+impl PostgresStore {
+    fn block<'py, T, F, Fut>(&self, py: Python<'py>, job: F) -> PyResult<Bound<'py, PyAny>>
+    where
+        F: FnOnce(Arc<CoreStore>) -> Fut + Send,
+        Fut: Future<Output = dataknobs_core::Result<T>> + Send,
+        T: ToPython + Send,
+    {
+        check_pid(self.pid).map_err(|e| e.into_pyerr(py))?;
+        let rt = runtime().map_err(|e| e.into_pyerr(py))?;
+        let store = Arc::clone(&self.store);
+        run_detached(py, move || Ok(rt.block_on(job(store))?))?.to_python(py)
+    }
+
+    fn awaitable<'py, T, F, Fut>(&self, py: Python<'py>, job: F) -> PyResult<Bound<'py, PyAny>>
+    where
+        F: FnOnce(Arc<CoreStore>) -> Fut + Send + 'static,
+        Fut: Future<Output = dataknobs_core::Result<T>> + Send + 'static,
+        T: ToPython + Send + 'static,
+    {
+        check_pid(self.pid).map_err(|e| e.into_pyerr(py))?;
+        let store = Arc::clone(&self.store);
+        future_awaitable(py, async move { Ok(job(store).await?) })
+    }
+}
+
+async fn open_stream(
+    store: Arc<CoreStore>,
+    spec: dataknobs_core::QuerySpec,
+    batch_size: usize,
+    prefetch: usize,
+) -> dataknobs_core::Result<Cursor> {
+    let cursor = store.stream(spec, batch_size.max(1), prefetch).await?;
+    Ok(Cursor::new(cursor))
+}
+
+#[pymethods]
+impl PostgresStore {
+    #[new]
+    #[pyo3(signature = (
+        host=None,
+        port=None,
+        database=None,
+        user=None,
+        password=None,
+        connection_string=None,
+        table="records".to_string(),
+        schema_name="public".to_string(),
+        min_pool_size=2,
+        max_pool_size=5,
+        command_timeout=None,
+        ssl=false,
+        auto_create_table=true,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        host: Option<String>,
+        port: Option<u16>,
+        database: Option<String>,
+        user: Option<String>,
+        password: Option<String>,
+        connection_string: Option<String>,
+        table: String,
+        schema_name: String,
+        min_pool_size: usize,
+        max_pool_size: usize,
+        command_timeout: Option<f64>,
+        ssl: bool,
+        auto_create_table: bool,
+    ) -> PyResult<Self> {
+        let settings = PgSettings {
+            host,
+            port,
+            database,
+            user,
+            password,
+            connection_string,
+            table,
+            schema_name,
+            min_pool_size,
+            max_pool_size,
+            command_timeout,
+            ssl,
+            auto_create_table,
+        };
+        let rt = runtime().map_err(|e| e.into_pyerr(py))?;
+        let store = run_detached(py, move || Ok(rt.block_on(CoreStore::open(settings))?))?;
+        Ok(PostgresStore {
+            store: Arc::new(store),
+            pid: std::process::id(),
+        })
+    }
+
+    fn create_batch<'py>(
+        &self,
+        py: Python<'py>,
+        rows: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let rows = rows_from_py(rows)?;
+        self.block(py, move |s| async move { s.create_batch(rows).await })
+    }
+
+    fn create_batch_async<'py>(
+        &self,
+        py: Python<'py>,
+        rows: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let rows = rows_from_py(rows)?;
+        self.awaitable(py, move |s| async move { s.create_batch(rows).await })
+    }
+
+    fn create_missing<'py>(
+        &self,
+        py: Python<'py>,
+        rows: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let rows = rows_from_py(rows)?;
+        self.block(py, move |s| async move { s.create_missing(rows).await })
+    }
+
+    fn create_missing_async<'py>(
+        &self,
+        py: Python<'py>,
+        rows: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let rows = rows_from_py(rows)?;
+        self.awaitable(py, move |s| async move { s.create_missing(rows).await })
+    }
+
+    fn upsert_batch<'py>(
+        &self,
+        py: Python<'py>,
+        rows: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let rows = rows_from_py(rows)?;
+        self.block(py, move |s| async move { s.upsert_batch(rows).await })
+    }
+
+    fn upsert_batch_async<'py>(
+        &self,
+        py: Python<'py>,
+        rows: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let rows = rows_from_py(rows)?;
+        self.awaitable(py, move |s| async move { s.upsert_batch(rows).await })
+    }
+
+    fn update_batch<'py>(
+        &self,
+        py: Python<'py>,
+        rows: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let rows = rows_from_py(rows)?;
+        self.block(py, move |s| async move { s.update_batch(rows).await })
+    }
+
+    fn update_batch_async<'py>(
+        &self,
+        py: Python<'py>,
+        rows: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let rows = rows_from_py(rows)?;
+        self.awaitable(py, move |s| async move { s.update_batch(rows).await })
+    }
+
+    fn read_batch<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let ids = ids_from_py(ids)?;
+        self.block(py, move |s| async move { s.read_batch(&ids).await })
+    }
+
+    fn read_batch_async<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let ids = ids_from_py(ids)?;
+        self.awaitable(py, move |s| async move { s.read_batch(&ids).await })
+    }
+
+    fn exists_batch<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let ids = ids_from_py(ids)?;
+        self.block(py, move |s| async move { s.exists_batch(&ids).await })
+    }
+
+    fn exists_batch_async<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let ids = ids_from_py(ids)?;
+        self.awaitable(py, move |s| async move { s.exists_batch(&ids).await })
+    }
+
+    fn delete_batch<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let ids = ids_from_py(ids)?;
+        self.block(py, move |s| async move { s.delete_batch(&ids).await })
+    }
+
+    fn delete_batch_async<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let ids = ids_from_py(ids)?;
+        self.awaitable(py, move |s| async move { s.delete_batch(&ids).await })
+    }
+
+    #[pyo3(signature = (spec=None))]
+    fn search<'py>(
+        &self,
+        py: Python<'py>,
+        spec: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let spec = spec_from_py(spec)?;
+        self.block(py, move |s| async move { s.search(&spec).await })
+    }
+
+    #[pyo3(signature = (spec=None))]
+    fn search_async<'py>(
+        &self,
+        py: Python<'py>,
+        spec: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let spec = spec_from_py(spec)?;
+        self.awaitable(py, move |s| async move { s.search(&spec).await })
+    }
+
+    #[pyo3(signature = (spec=None))]
+    fn count<'py>(
+        &self,
+        py: Python<'py>,
+        spec: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let spec = spec_from_py(spec)?;
+        self.block(py, move |s| async move { s.count(&spec).await })
+    }
+
+    #[pyo3(signature = (spec=None))]
+    fn count_async<'py>(
+        &self,
+        py: Python<'py>,
+        spec: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let spec = spec_from_py(spec)?;
+        self.awaitable(py, move |s| async move { s.count(&spec).await })
+    }
+
+    fn clear<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.block(py, |s| async move { s.clear().await })
+    }
+
+    fn clear_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.awaitable(py, |s| async move { s.clear().await })
+    }
+
+    #[pyo3(signature = (spec=None, batch_size=1000, prefetch=2))]
+    fn stream<'py>(
+        &self,
+        py: Python<'py>,
+        spec: Option<&Bound<'py, PyAny>>,
+        batch_size: usize,
+        prefetch: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        check_batch_size(batch_size)?;
+        let spec = spec_from_py(spec)?;
+        self.block(py, move |s| open_stream(s, spec, batch_size, prefetch))
+    }
+
+    #[pyo3(signature = (spec=None, batch_size=1000, prefetch=2))]
+    fn stream_async<'py>(
+        &self,
+        py: Python<'py>,
+        spec: Option<&Bound<'py, PyAny>>,
+        batch_size: usize,
+        prefetch: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        check_batch_size(batch_size)?;
+        let spec = spec_from_py(spec)?;
+        self.awaitable(py, move |s| open_stream(s, spec, batch_size, prefetch))
+    }
+
+    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.block(py, |s| async move { s.close() })
+    }
+
+    fn close_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.awaitable(py, |s| async move { s.close() })
+    }
+
+    /// The shared pool's settings key (no password) and counters.
+    fn pool_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(self.pid).map_err(|e| e.into_pyerr(py))?;
+        let st = self
+            .store
+            .pool_stats()
+            .map_err(|e| crate::errors::core_to_py(py, e))?;
+        Stats(st).to_python(py)
+    }
+
+    fn pool_stats_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.awaitable(py, |s| async move { s.pool_stats().map(Stats) })
+    }
+}
+
+/// Pool counters on their way to a Python dict.
+struct Stats(dataknobs_core::postgres::PoolStats);
+
+impl ToPython for Stats {
+    fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let st = self.0;
+        let d = PyDict::new(py);
+        d.set_item("key", st.key)?;
+        d.set_item("max_size", st.max_size)?;
+        d.set_item("size", st.size)?;
+        d.set_item("idle", st.idle)?;
+        d.set_item("in_use", st.in_use)?;
+        d.set_item("waiting", st.waiting)?;
+        d.set_item("waits", st.waits)?;
+        d.set_item("errors", st.errors)?;
+        d.set_item("stores", st.stores)?;
+        Ok(d.into_any())
+    }
+}
+
+fn check_batch_size(batch_size: usize) -> PyResult<()> {
+    if batch_size == 0 {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "batch_size must be at least 1",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+"""PostgreSQL specifics: the shared pool, configuration errors and streaming clean-up.
+
+The conformance and differential suites cover the semantics (conftest's "postgres" entry);
+these tests cover what only this backend has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dataknobs_data import (
+    ConfigurationError,
+    DatabaseConnectionError,
+    DatabaseOperationError,
+    DuplicateRecordError,
+    Query,
+    Record,
+    StreamConfig,
+)
+from dataknobs_data.backends.postgres import AsyncPostgresDatabase, SyncPostgresDatabase
+from dataknobs_data.factory import async_database_factory, database_factory
+from dataknobs_data.pooling import PostgresPoolConfig
+
+from .services.postgres import PostgresService, service
+
+
+@pytest.fixture
+def pg() -> PostgresService:
+    return service()
+
+
+def config(pg: PostgresService, **extra: Any) -> dict[str, Any]:
+    return {**pg.config(), "table": f"t_{uuid.uuid4().hex}", **extra}
+
+
+@pytest.fixture
+def db(pg: PostgresService) -> Iterator[SyncPostgresDatabase]:
+    database = SyncPostgresDatabase(config(pg))
+    database.connect()
+    yield database
+    database.close()
+
+
+def test_aliases_build_the_postgres_backend(pg: PostgresService) -> None:
+    for name in ("postgres", "postgresql", "pg"):
+        database = database_factory.create(backend=name, **config(pg))
+        assert isinstance(database, SyncPostgresDatabase)
+        adb = async_database_factory.create(backend=name, **config(pg))
+        assert isinstance(adb, AsyncPostgresDatabase)
+
+
+def test_one_database_across_two_event_loops_shares_its_pool(pg: PostgresService) -> None:
+    database = AsyncPostgresDatabase(config(pg, min_pool_size=1, max_pool_size=3))
+
+    async def write() -> None:
+        await database.connect()
+        await database.create_batch([Record({"n": i}, id=f"r{i}") for i in range(10)])
+
+    async def read() -> int:
+        return await database.count(Query().filter("n", ">=", 5))
+
+    asyncio.run(write())
+    assert asyncio.run(read()) == 5
+    assert database.pool_stats()["max_size"] == 3
+    asyncio.run(database.close())
+
+
+def test_fifty_concurrent_tasks_on_a_pool_of_five(pg: PostgresService) -> None:
+    database = AsyncPostgresDatabase(config(pg, min_pool_size=1, max_pool_size=5))
+
+    async def task(k: int) -> int:
+        await database.create(Record({"k": k}, id=f"k{k}"))
+        got = await database.read(f"k{k}")
+        assert got is not None and got["k"] == k
+        return await database.count(Query().filter("k", "<", 1000))
+
+    async def main() -> list[int]:
+        await database.connect()
+        try:
+            return await asyncio.wait_for(asyncio.gather(*(task(k) for k in range(50))), 60)
+        finally:
+            stats = database.pool_stats()
+            assert stats["size"] <= 5 and stats["max_size"] == 5
+            await database.close()
+
+    counts = asyncio.run(main())
+    assert len(counts) == 50 and max(counts) == 50
+
+
+def test_pool_stats_shared_by_settings_without_the_password(pg: PostgresService) -> None:
+    settings = {**pg.config(), "min_pool_size": 1, "max_pool_size": 7}
+    a = SyncPostgresDatabase({**settings, "table": "shared_a"})
+    b = SyncPostgresDatabase({**settings, "table": "shared_b"})
+    a.connect()
+    b.connect()
+    try:
+        stats = a.pool_stats()
+        assert set(stats) == {
+            "key",
+            "max_size",
+            "size",
+            "idle",
+            "in_use",
+            "waiting",
+            "waits",
+            "errors",
+            "stores",
+        }
+        assert stats["stores"] == 2 and stats["max_size"] == 7 and stats["in_use"] == 0
+        assert f":{pg.port}/" in stats["key"]
+        b.close()
+        assert a.pool_stats()["stores"] == 1
+    finally:
+        a.close()
+        b.close()
+
+
+def test_pool_config_key_has_no_password() -> None:
+    cfg = PostgresPoolConfig.from_dict(
+        {"host": "h", "user": "u", "password": "s3cret", "max_pool_size": 9}
+    )
+    assert cfg.max_size == 9 and cfg.password == "s3cret"
+    assert "s3cret" not in repr(cfg.to_hash_key())
+    url = PostgresPoolConfig.from_dict({"connection_string": "postgresql://u:s3cret@h:1/d"})
+    assert "s3cret" not in repr(url.to_hash_key()) and "u@h:1" in repr(url.to_hash_key())
+    assert "s3cret" not in repr(url)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("table", "bad-name"),
+        ("table", "x; DROP TABLE y"),
+        ("schema_name", '"quoted"'),
+        ("min_pool_size", 9),
+        ("command_timeout", -1),
+        ("ssl", "require"),
+    ],
+)
+def test_bad_settings_are_configuration_errors(pg: PostgresService, key: str, value: Any) -> None:
+    database = SyncPostgresDatabase(config(pg, **{key: value}))
+    with pytest.raises(ConfigurationError, match=key):
+        database.connect()
+
+
+def test_wrong_port_is_a_connection_error_fast(pg: PostgresService) -> None:
+    cfg = config(pg)
+    cfg["port"] = 1
+    database = SyncPostgresDatabase(cfg)
+    start = time.monotonic()
+    with pytest.raises(DatabaseConnectionError, match="postgres"):
+        database.connect()
+    assert time.monotonic() - start < 5
+
+
+def test_connection_string_and_schema(pg: PostgresService) -> None:
+    schema = f"s_{uuid.uuid4().hex[:12]}"
+    database = SyncPostgresDatabase(
+        {"connection_string": pg.dsn, "schema_name": schema, "table": "records"}
+    )
+    database.connect()
+    try:
+        database.create(Record({"v": 1}, id="one"))
+        assert database.read("one") is not None
+        assert database.pool_stats()["key"].startswith(f"postgresql://{pg.user}@")
+    finally:
+        database.close()
+
+
+def test_missing_table_without_auto_create(pg: PostgresService) -> None:
+    database = SyncPostgresDatabase(config(pg, auto_create_table=False))
+    with pytest.raises(DatabaseOperationError, match="does not exist"):
+        database.connect()
+
+
+def test_create_batch_names_the_first_stored_collision(db: SyncPostgresDatabase) -> None:
+    db.create_batch([Record({"v": 1}, id="b"), Record({"v": 1}, id="d")])
+    batch = [Record({"v": 2}, id=i) for i in ("a", "d", "c", "b")]
+    with pytest.raises(DuplicateRecordError, match="'d'"):
+        db.create_batch(batch)
+    assert [r.id for r in db.all()] == ["b", "d"]
+
+
+def test_integral_floats_and_big_ints_keep_their_type(db: SyncPostgresDatabase) -> None:
+    values = {"f": 1e16, "g": -3e300, "h": 2.0, "i": 2**63 - 1, "tiny": 5e-324}
+    db.create(Record(values, id="x"))
+    got = db.read("x")
+    assert got is not None
+    for name, value in values.items():
+        assert got[name] == value and type(got[name]) is type(value), name
+
+
+def test_stream_early_exit_returns_the_connection(db: SyncPostgresDatabase) -> None:
+    db.create_batch([Record({"n": i}, id=f"r{i:05d}") for i in range(5000)])
+    for seen, _record in enumerate(db.stream_read(config=StreamConfig(batch_size=100, prefetch=1))):
+        if seen == 149:
+            break
+    deadline = time.monotonic() + 5
+    while db.pool_stats()["in_use"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert db.pool_stats()["in_use"] == 0
+    streamed = list(db.stream_read(Query().filter("n", ">=", 4990)))
+    assert [r["n"] for r in streamed] == list(range(4990, 5000))
