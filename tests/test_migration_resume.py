@@ -250,3 +250,27 @@ async def test_async_crash_then_resume(tmp_path: Path) -> None:
     assert all(r["label"] == "x" and r["copied"] for r in stored)
     await source.close()
     await target.close()
+
+
+@pytest.mark.parametrize("partitions", [1, 2])
+def test_resume_when_the_transform_drops_records(tmp_path: Path, partitions: int) -> None:
+    # A batch of 100 written records spans ~300 source records here, more than batch_size.
+    source = make_source(3_000)
+    keep_thirds = Transformer().add_rule(lambda r: r if r["i"] % 3 == 0 else None)
+    cp = tmp_path / "cp.json"
+    config = {"path": str(tmp_path / "t.db")}
+    crashing = CrashingTarget(config, crash_on=3, after_write=True)
+    with pytest.raises(_Crash):
+        Migrator().migrate_parallel(
+            source, crashing, keep_thirds, partitions, batch_size=100, checkpoint=cp
+        )
+    crashing.close()
+    target = SyncDatabase.from_backend("sqlite", config)
+    # Smaller batches on resume: the interrupted batch's reach must come from the checkpoint.
+    progress = Migrator().migrate_parallel(
+        source, target, keep_thirds, partitions, batch_size=40, checkpoint=cp, resume=True
+    )
+    assert progress.failed == 0
+    ids = sorted(r.id or "" for r in target.all())
+    assert ids == [f"id-{i:06d}" for i in range(0, 3_000, 3)]
+    target.close()

@@ -2,8 +2,10 @@
 
 The file holds, per partition, how many records of that partition's source stream (storage
 order, filtered by the query and the partition hash) have been written to the target for
-good. It is rewritten after every batch the target accepted, through a temp file and
-``os.replace``, so a crash at any moment leaves either the old or the new version.
+good (``committed``), and where the batch being written ends (``in_flight``: a batch whose
+transform dropped records spans more source records than its size). It is rewritten
+through a temp file and ``os.replace``, so a crash at any moment leaves either the old or
+the new version.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Checkpoint:
         self.partitions = partitions
         self.batch_size = batch_size
         self.committed = [0] * partitions
+        self.in_flight = [0] * partitions
         self.done = False
         #: Per partition, the stream position before which writes may already be in the
         #: target (from an interrupted run) and must be idempotent.
@@ -73,7 +76,10 @@ class Checkpoint:
             cp.committed = [int(n) for n in state["committed"]]
             cp.done = bool(state.get("done", False))
             previous = int(state.get("batch_size", batch_size))
-            cp.in_flight_until = [n + previous for n in cp.committed]
+            marked = [int(n) for n in state.get("in_flight") or [0] * partitions]
+            cp.in_flight_until = [
+                max(n + previous, m) for n, m in zip(cp.committed, marked, strict=True)
+            ]
             cp.resumed = True
         if not cp.done:
             cp.save()
@@ -94,6 +100,12 @@ class Checkpoint:
             self.committed[partition] = position
             self._write()
 
+    def begin(self, partition: int, end: int) -> None:
+        """Record that a batch reaching source position ``end`` is about to be written; save."""
+        with self._lock:
+            self.in_flight[partition] = end
+            self._write()
+
     def finish(self) -> None:
         """Mark the job complete; save."""
         with self._lock:
@@ -111,6 +123,7 @@ class Checkpoint:
             "partitions": self.partitions,
             "batch_size": self.batch_size,
             "committed": self.committed,
+            "in_flight": self.in_flight,
             "done": self.done,
             "updated_at": time.time(),
         }

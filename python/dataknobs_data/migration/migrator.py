@@ -180,9 +180,13 @@ class _Lane:
         """The pending batch and how to write it."""
         batch, self.pending = self.pending, []
         policy = self.cfg.on_conflict
-        if policy == ConflictPolicy.INSERT and self.position < self.in_flight_until:
-            # The interrupted run may have stored part of this stretch already.
-            policy = ConflictPolicy.UPSERT
+        if policy == ConflictPolicy.INSERT:
+            if self.position < self.in_flight_until:
+                # The interrupted run may have stored part of this stretch already.
+                policy = ConflictPolicy.UPSERT
+            if self.checkpoint is not None and batch:
+                # Only INSERT is not idempotent: a resume must know how far this batch reaches.
+                self.checkpoint.begin(self.index, self.position + self.consumed)
         stop = _Stop(self.cfg.on_error)
         wcfg = StreamConfig(batch_size=max(1, len(batch)), on_error=stop, on_conflict=policy)
         return batch, wcfg, stop
