@@ -27,7 +27,7 @@ from .exceptions import ConfigurationError, DuplicateRecordError
 from .query import Query
 from .query_logic import ComplexQuery
 from .records import Record
-from .streaming import ConflictPolicy, StreamConfig, StreamResult
+from .streaming import ConflictPolicy, StreamConfig, StreamResult, aiterate
 
 if TYPE_CHECKING:
     from .validation.guard import SchemaGuard
@@ -344,7 +344,7 @@ class AsyncDatabase(ABC):
         size = tally.config.batch_size
         batch: list[Record] = []
         index = 0
-        async for record in _aiter(records):
+        async for record in aiterate(records):
             batch.append(record)
             if len(batch) >= size:
                 await self._write_batch(batch, index, tally)
@@ -367,25 +367,10 @@ class AsyncDatabase(ABC):
         The transformed records are upserted back under their ids, batch by batch.
         """
         cfg = config or StreamConfig()
-        result = StreamResult()
-        started = time.perf_counter()
-        pending: list[Record] = []
-        async for record in self.stream_read(query, cfg):
-            out = transform(record) if transform is not None else record
-            if out is None:
-                result.total_processed += 1
-                result.skipped += 1
-                continue
-            if out.id is None:
-                out = with_id(out, record.id or record_id_for_write(out))
-            pending.append(out)
-            if len(pending) >= cfg.batch_size:
-                result.merge(await self.stream_write(pending, _upsert_config(cfg)))
-                pending = []
-        if pending:
-            result.merge(await self.stream_write(pending, _upsert_config(cfg)))
-        result.duration = time.perf_counter() - started
-        return result
+        rewrite = _Rewrite(transform)
+        source = self.stream_read(query, cfg)
+        outcome = await self.stream_write(rewrite.apply_async(source), _upsert_config(cfg))
+        return rewrite.finish(outcome)
 
 
 class SyncDatabase(ABC):
@@ -565,25 +550,45 @@ class SyncDatabase(ABC):
         The transformed records are upserted back under their ids, batch by batch.
         """
         cfg = config or StreamConfig()
-        started = time.perf_counter()
-        result = StreamResult()
-        pending: list[Record] = []
-        for record in self.stream_read(query, cfg):
-            out = transform(record) if transform is not None else record
-            if out is None:
-                result.total_processed += 1
-                result.skipped += 1
-                continue
-            if out.id is None:
-                out = with_id(out, record.id or record_id_for_write(out))
-            pending.append(out)
-            if len(pending) >= cfg.batch_size:
-                result.merge(self.stream_write(pending, _upsert_config(cfg)))
-                pending = []
-        if pending:
-            result.merge(self.stream_write(pending, _upsert_config(cfg)))
-        result.duration = time.perf_counter() - started
-        return result
+        rewrite = _Rewrite(transform)
+        outcome = self.stream_write(
+            rewrite.apply(self.stream_read(query, cfg)), _upsert_config(cfg)
+        )
+        return rewrite.finish(outcome)
+
+
+class _Rewrite:
+    """stream_transform's record step: transform, count the dropped, keep the source id."""
+
+    def __init__(self, transform: Callable[[Record], Record | None] | None) -> None:
+        self.transform = transform
+        self.dropped = 0
+
+    def one(self, record: Record) -> Record | None:
+        out = self.transform(record) if self.transform is not None else record
+        if out is None:
+            self.dropped += 1
+            return None
+        if out.id is None:
+            out = with_id(out, record.id or record_id_for_write(out))
+        return out
+
+    def apply(self, records: Iterable[Record]) -> Iterator[Record]:
+        for record in records:
+            out = self.one(record)
+            if out is not None:
+                yield out
+
+    async def apply_async(self, records: AsyncIterable[Record]) -> AsyncIterator[Record]:
+        async for record in records:
+            out = self.one(record)
+            if out is not None:
+                yield out
+
+    def finish(self, written: StreamResult) -> StreamResult:
+        written.total_processed += self.dropped
+        written.skipped += self.dropped
+        return written
 
 
 def _upsert_config(cfg: StreamConfig) -> StreamConfig:
@@ -594,12 +599,3 @@ def _upsert_config(cfg: StreamConfig) -> StreamConfig:
         on_error=cfg.on_error,
         on_conflict=ConflictPolicy.UPSERT,
     )
-
-
-async def _aiter(items: Iterable[Record] | AsyncIterable[Record]) -> AsyncIterator[Record]:
-    if isinstance(items, AsyncIterable):
-        async for item in items:
-            yield item
-    else:
-        for item in items:
-            yield item

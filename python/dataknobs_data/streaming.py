@@ -153,7 +153,8 @@ async def _resolve(value: Any) -> Any:
     return value
 
 
-async def _aiterate(items: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
+async def aiterate(items: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
+    """Iterate a sync or async iterable asynchronously."""
     if isinstance(items, AsyncIterable):
         async for item in items:
             yield item
@@ -200,7 +201,7 @@ class StreamProcessor:
         """Async twin of :meth:`batch_iterator`; accepts sync or async iterables."""
         _check_batch_size(batch_size)
         batch: list[T] = []
-        async for item in _aiterate(items):
+        async for item in aiterate(items):
             batch.append(item)
             if len(batch) >= batch_size:
                 yield batch
@@ -214,7 +215,7 @@ class StreamProcessor:
         predicate: Callable[[T], bool | Awaitable[bool]],
     ) -> AsyncIterator[T]:
         """Async twin of :meth:`filter_stream`; the predicate may be async."""
-        async for item in _aiterate(items):
+        async for item in aiterate(items):
             if await _resolve(predicate(item)):
                 yield item
 
@@ -224,7 +225,7 @@ class StreamProcessor:
         transform: Callable[[T], U | Awaitable[U | None] | None],
     ) -> AsyncIterator[U]:
         """Async twin of :meth:`transform_stream`; the transform may be async."""
-        async for item in _aiterate(items):
+        async for item in aiterate(items):
             out = await _resolve(transform(item))
             if out is not None:
                 yield out
