@@ -653,6 +653,13 @@ impl CompiledQuery {
         rows.extend(order.into_iter().filter_map(|i| slots[i].take()));
     }
 
+    /// Indices into `rows` (rows that passed the filter) of the sorted window `[offset,
+    /// offset + limit)`, in result order: a store can sort rows holding just the sort keys and
+    /// then decode only the rows returned.
+    pub fn window(&self, rows: &[&Row]) -> Vec<usize> {
+        self.sorted_window(rows)
+    }
+
     /// A copy of `row` restricted to the projection, taking ownership.
     pub fn project_row(&self, row: Row) -> Row {
         self.project_owned(row)

@@ -1,6 +1,8 @@
 //! SQLite store: one table `id, data, metadata, created_at, updated_at` with tagged JSON text.
-//! Storage order is rowid order. Queries decode rows in Rust and filter with the compiled query,
-//! so they mean exactly what they mean on the memory store.
+//! Storage order is rowid order. Queries filter in Rust with the compiled query, so they mean
+//! exactly what they mean on the memory store. SQLite only narrows the scan first, with a
+//! `WHERE` that is a guaranteed superset of the matches (see `prefilter`), and Rust decodes just
+//! the fields a query reads until a row is known to be returned.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -13,9 +15,10 @@ use crate::codec;
 use crate::cursor::{Cursor, Page};
 use crate::error::{Error, Result};
 use crate::memory::{self, detail};
-use crate::query::{CompiledQuery, QuerySpec};
+use crate::query::{CompiledQuery, Cond, Op, QuerySpec};
 use crate::row::Row;
 use crate::store::Store;
+use crate::value::{Map, Value};
 
 /// Parameters per `IN (...)` statement, well under SQLite's variable limit.
 const IN_CHUNK: usize = 500;
@@ -24,6 +27,10 @@ pub struct SqliteStore {
     conn: Mutex<Option<Connection>>,
     /// The table name, validated and double-quoted.
     table: String,
+    /// Whether `id` is the table's whole primary key, so an insert of a stored id fails on the
+    /// constraint and `create_batch` needs no separate duplicate lookup. A table made elsewhere
+    /// may lack that key; it gets the lookup.
+    id_is_key: bool,
 }
 
 fn config(parameter: &str, message: impl std::fmt::Display) -> Error {
@@ -62,21 +69,309 @@ fn placeholders(n: usize) -> String {
     s
 }
 
-/// A row as stored: id and the tagged JSON text of data and metadata.
-struct Encoded {
-    id: String,
-    data: String,
-    metadata: String,
+/// A row as stored: id and the tagged JSON text of data and metadata. The Python bridge
+/// builds these straight from Python objects, skipping the `Value` tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedRow {
+    pub id: String,
+    pub data: String,
+    pub metadata: String,
 }
 
-fn encode_rows(rows: &[Row]) -> Vec<Encoded> {
-    rows.iter()
-        .map(|r| Encoded {
-            id: r.id.clone(),
-            data: codec::encode_map(&r.data),
-            metadata: codec::encode_map(&r.metadata),
+/// Something a write can bind: a decoded row is encoded into reused buffers, so a batch costs
+/// no allocation per row.
+trait Source {
+    fn id(&self) -> &str;
+    fn texts<'a>(&'a self, data: &'a mut String, meta: &'a mut String) -> (&'a str, &'a str);
+}
+
+impl Source for Row {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn texts<'a>(&'a self, data: &'a mut String, meta: &'a mut String) -> (&'a str, &'a str) {
+        data.clear();
+        codec::push_map(data, &self.data);
+        meta.clear();
+        codec::push_map(meta, &self.metadata);
+        (data.as_str(), meta.as_str())
+    }
+}
+
+impl Source for EncodedRow {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn texts<'a>(&'a self, _: &'a mut String, _: &'a mut String) -> (&'a str, &'a str) {
+        (&self.data, &self.metadata)
+    }
+}
+
+fn is_key_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Query plans
+
+/// A field name SQLite's JSON path can address as-is, and that resolves to `data[name]` alone
+/// (docs/internals.md §1: `id` is the record id; `metadata.*` may walk the metadata).
+fn plain_field(f: &str) -> bool {
+    valid_identifier(f) && f != "id" && f != "metadata"
+}
+
+/// The relative slack on numeric bounds: SQLite's text-to-double conversion is not always
+/// correctly rounded, so a stored float may read back an ulp or so away from Rust's value.
+const NUM_SLACK: f64 = 1e-9;
+
+fn num_of(v: &Value) -> Option<f64> {
+    match v {
+        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        // An int beyond 2^53 rounds here; the slack covers that too.
+        #[allow(clippy::cast_precision_loss)]
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) if f.is_finite() => Some(*f),
+        _ => None,
+    }
+}
+
+fn slack(x: f64) -> f64 {
+    x.abs() * NUM_SLACK + 1e-300
+}
+
+/// A `WHERE` fragment and its parameters that hold for every row the condition matches (and
+/// possibly more). None means "no restriction". Every numeric or string test also admits a
+/// stored object, since Decimals, datetimes, dates and non-finite floats are tagged objects that
+/// compare as numbers or parse from strings in Rust.
+fn prefilter(cond: &Cond, args: &mut Vec<rusqlite::types::Value>) -> Option<String> {
+    use rusqlite::types::Value as S;
+    match cond {
+        Cond::And(items) => {
+            let parts: Vec<String> = items.iter().filter_map(|c| prefilter(c, args)).collect();
+            if parts.is_empty() {
+                None
+            } else {
+                Some(format!("({})", parts.join(" AND ")))
+            }
+        }
+        Cond::Or(items) => {
+            if items.is_empty() {
+                return Some("0".into());
+            }
+            let mark = args.len();
+            let mut parts = Vec::with_capacity(items.len());
+            for c in items {
+                match prefilter(c, args) {
+                    Some(p) => parts.push(p),
+                    None => {
+                        args.truncate(mark);
+                        return None;
+                    }
+                }
+            }
+            Some(format!("({})", parts.join(" OR ")))
+        }
+        // A superset of the inner matches says nothing about its complement.
+        Cond::Not(_) => None,
+        Cond::Filter { field, op, value } => {
+            if !plain_field(field) {
+                return None;
+            }
+            let j = format!("json_extract(data, '$.\"{field}\"')");
+            let t = format!("json_type(data, '$.\"{field}\"')");
+            let mark = args.len();
+            // SQLite's json_extract cuts a string at an escaped NUL. A NUL-free filter string
+            // still bounds such a cut value correctly for `=`, `<`, `<=` and prefixes, and for
+            // `>` / `>=` when both use `>=` (the cut is a prefix: no smaller than a NUL-free
+            // string the whole value exceeds).
+            let eq = |v: &Value, args: &mut Vec<S>| -> Option<String> {
+                match v {
+                    Value::Str(x) if x.contains('\0') => None,
+                    Value::Str(x) => {
+                        args.push(S::Text(x.clone()));
+                        Some(format!("{j} = ?"))
+                    }
+                    other => {
+                        let x = num_of(other)?;
+                        args.push(S::Real(x - slack(x)));
+                        args.push(S::Real(x + slack(x)));
+                        Some(format!("({j} BETWEEN ? AND ? OR {t} = 'object')"))
+                    }
+                }
+            };
+            let ord = |v: &Value, lower: bool, strict: bool, args: &mut Vec<S>| -> Option<String> {
+                let cmp = match (lower, strict) {
+                    (true, true) => ">",
+                    (true, false) => ">=",
+                    (false, true) => "<",
+                    (false, false) => "<=",
+                };
+                match v {
+                    Value::Str(x) if x.contains('\0') => None,
+                    Value::Str(x) => {
+                        args.push(S::Text(x.clone()));
+                        let cmp = if lower { ">=" } else { cmp };
+                        Some(format!("({j} {cmp} ? OR {t} = 'object')"))
+                    }
+                    other => {
+                        let x = num_of(other)?;
+                        let bound = if lower { x - slack(x) } else { x + slack(x) };
+                        args.push(S::Real(bound));
+                        let cmp = if lower { ">=" } else { "<=" };
+                        Some(format!("({j} {cmp} ? OR {t} = 'object')"))
+                    }
+                }
+            };
+            let out = match op {
+                Op::Exists => Some(format!("COALESCE({t}, 'null') != 'null'")),
+                Op::NotExists => Some(format!("COALESCE({t}, 'null') = 'null'")),
+                Op::Eq => eq(value, args),
+                Op::In => {
+                    let members: &[Value] = match value {
+                        Value::List(items) => items,
+                        other => std::slice::from_ref(other),
+                    };
+                    // A None member can never equal a present value.
+                    let members: Vec<&Value> =
+                        members.iter().filter(|m| **m != Value::Null).collect();
+                    if members.is_empty() {
+                        Some("0".into())
+                    } else {
+                        let mut parts = Vec::with_capacity(members.len());
+                        for m in members {
+                            match eq(m, args) {
+                                Some(p) => parts.push(p),
+                                None => {
+                                    args.truncate(mark);
+                                    return None;
+                                }
+                            }
+                        }
+                        Some(format!("({})", parts.join(" OR ")))
+                    }
+                }
+                Op::Gt => ord(value, true, true, args),
+                Op::Gte => ord(value, true, false, args),
+                Op::Lt => ord(value, false, true, args),
+                Op::Lte => ord(value, false, false, args),
+                Op::Between => match value {
+                    Value::List(b) if b.len() == 2 => {
+                        match (
+                            ord(&b[0], true, false, args),
+                            ord(&b[1], false, false, args),
+                        ) {
+                            (Some(lo), Some(hi)) => Some(format!("({lo} AND {hi})")),
+                            _ => None,
+                        }
+                    }
+                    // Malformed bounds match nothing.
+                    _ => Some("0".into()),
+                },
+                Op::StartsWith => match value {
+                    // length() stops at a NUL, so such prefixes are left to Rust.
+                    Value::Str(x) if !x.contains('\0') => {
+                        let n = i64::try_from(x.chars().count()).ok()?;
+                        args.push(S::Integer(n));
+                        args.push(S::Text(x.clone()));
+                        Some(format!("substr({j}, 1, ?) = ?"))
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            if out.is_none() {
+                args.truncate(mark);
+            }
+            out
+        }
+    }
+}
+
+/// The fields of a stored row a query reads, so a row can be tested after decoding only
+/// those.
+#[derive(Debug, Default)]
+struct Plan {
+    /// Top-level data keys: each path itself (an exact field name wins) and its first segment.
+    keys: Vec<String>,
+    /// A `metadata.*` path may walk the record metadata.
+    metadata: bool,
+    id: bool,
+}
+
+impl Plan {
+    fn new(spec: &QuerySpec, with_sort: bool) -> Plan {
+        fn walk(c: &Cond, out: &mut Vec<String>) {
+            match c {
+                Cond::Filter { field, .. } => out.push(field.clone()),
+                Cond::And(items) | Cond::Or(items) => items.iter().for_each(|c| walk(c, out)),
+                Cond::Not(inner) => walk(inner, out),
+            }
+        }
+        let mut paths = Vec::new();
+        if let Some(c) = &spec.cond {
+            walk(c, &mut paths);
+        }
+        if with_sort {
+            paths.extend(spec.sort.iter().map(|(f, _)| f.clone()));
+        }
+        let mut plan = Plan::default();
+        for p in paths {
+            if p == "id" {
+                plan.id = true;
+                continue;
+            }
+            if let Some((first, _)) = p.split_once('.') {
+                plan.metadata |= first == "metadata";
+                if !plan.keys.iter().any(|k| k == first) {
+                    plan.keys.push(first.to_string());
+                }
+            }
+            if !plan.keys.contains(&p) {
+                plan.keys.push(p);
+            }
+        }
+        plan
+    }
+}
+
+/// A query ready to run: the compiled query, the SQL prefilter and what each row must decode.
+struct Prepared {
+    q: CompiledQuery,
+    /// ` WHERE ...` or empty.
+    where_sql: String,
+    args: Vec<rusqlite::types::Value>,
+    plan: Plan,
+}
+
+impl Prepared {
+    fn new(spec: &QuerySpec, with_sort: bool) -> Result<Prepared> {
+        let q = CompiledQuery::new(spec)?;
+        let mut args = Vec::new();
+        let where_sql = match spec.cond.as_ref().and_then(|c| prefilter(c, &mut args)) {
+            // Data stored as `{"$map": {...}}` (written by hand: this store never writes a
+            // plain field that way) hides its fields from the JSON paths, so let it through;
+            // a substring test is cheaper than a second JSON lookup on every rejected row.
+            Some(p) => format!(" WHERE ({p} OR instr(data, '$map') > 0)"),
+            None => String::new(),
+        };
+        Ok(Prepared {
+            q,
+            where_sql,
+            args,
+            plan: Plan::new(spec, with_sort),
         })
-        .collect()
+    }
+
+    fn params(&self) -> Vec<&dyn rusqlite::ToSql> {
+        self.args
+            .iter()
+            .map(|a| a as &dyn rusqlite::ToSql)
+            .collect()
+    }
 }
 
 impl SqliteStore {
@@ -166,9 +461,19 @@ impl SqliteStore {
                 ));
             }
         }
+        let id_is_key = conn
+            .query_row(
+                "SELECT COUNT(*) = 1 AND SUM(name = 'id') = 1 FROM pragma_table_info(?1) \
+                 WHERE pk > 0",
+                [table],
+                |r| r.get::<_, Option<bool>>(0),
+            )
+            .map_err(op_err("connect"))?
+            .unwrap_or(false);
         Ok(SqliteStore {
             conn: Mutex::new(Some(conn)),
             table: quoted,
+            id_is_key,
         })
     }
 
@@ -196,8 +501,33 @@ impl SqliteStore {
         Ok(Row { id, data, metadata })
     }
 
-    /// Runs `sql` (selecting rowid, id, data, metadata) and hands each decoded row to `each`,
-    /// which returns false to stop early.
+    /// Runs `sql` (selecting rowid, id, data, metadata) and hands each row's stored text to
+    /// `each`, which returns false to stop early.
+    fn scan_raw(
+        &self,
+        conn: &Connection,
+        sql: &str,
+        args: &[&dyn rusqlite::ToSql],
+        mut each: impl FnMut(i64, &str, &str, &str) -> Result<bool>,
+    ) -> Result<()> {
+        let mut stmt = conn.prepare_cached(sql).map_err(op_err("search"))?;
+        let mut rows = stmt.query(args).map_err(op_err("search"))?;
+        while let Some(r) = rows.next().map_err(op_err("search"))? {
+            let rowid: i64 = r.get(0).map_err(op_err("search"))?;
+            let id = r.get_ref(1).map_err(op_err("search"))?;
+            let id = id.as_str().map_err(|e| self.not_text("?", e))?;
+            let data = r.get_ref(2).map_err(op_err("search"))?;
+            let data = data.as_str().map_err(|e| self.not_text(id, e))?;
+            let meta = r.get_ref(3).map_err(op_err("search"))?;
+            let meta = meta.as_str().map_err(|e| self.not_text(id, e))?;
+            if !each(rowid, id, data, meta)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// `scan_raw`, decoding every row.
     fn scan(
         &self,
         conn: &Connection,
@@ -205,21 +535,63 @@ impl SqliteStore {
         args: &[&dyn rusqlite::ToSql],
         mut each: impl FnMut(i64, Row) -> Result<bool>,
     ) -> Result<()> {
-        let mut stmt = conn.prepare_cached(sql).map_err(op_err("search"))?;
-        let mut rows = stmt.query(args).map_err(op_err("search"))?;
-        while let Some(r) = rows.next().map_err(op_err("search"))? {
-            let rowid: i64 = r.get(0).map_err(op_err("search"))?;
-            let id: String = r.get(1).map_err(op_err("search"))?;
-            let data = r.get_ref(2).map_err(op_err("search"))?;
-            let data = data.as_str().map_err(|e| self.not_text(&id, e))?;
-            let meta = r.get_ref(3).map_err(op_err("search"))?;
-            let meta = meta.as_str().map_err(|e| self.not_text(&id, e))?;
-            let row = self.decode(id, data, meta)?;
-            if !each(rowid, row)? {
-                break;
+        self.scan_raw(conn, sql, args, |rowid, id, data, meta| {
+            let row = self.decode(id.to_string(), data, meta)?;
+            each(rowid, row)
+        })
+    }
+
+    /// The part of a stored row that `plan` reads: the planned data keys (decoded), the
+    /// metadata when a path may walk it, and the id when the query reads it. Filtering and
+    /// sorting this row give the same answers as on the whole row.
+    fn partial(&self, plan: &Plan, id: &str, data: &str, meta: &str) -> Result<Row> {
+        let name = |what: &str, e: Error| {
+            Error::data_format(
+                "json",
+                format!(
+                    "record {id:?} in table {}: {what}: {}",
+                    self.table,
+                    detail(&e)
+                ),
+            )
+        };
+        let mut found: Vec<(usize, &str)> = Vec::with_capacity(plan.keys.len());
+        let mut first_is_tag = false;
+        let n = codec::scan_object(data, |k, raw| {
+            if found.is_empty() && !first_is_tag {
+                first_is_tag = codec::is_tag_key(k);
             }
-        }
-        Ok(())
+            if let Some(i) = plan.keys.iter().position(|w| w == k) {
+                found.push((i, raw));
+            }
+        })
+        .map_err(|e| name("data", e))?;
+        let data = if n == 1 && first_is_tag {
+            // A lone tag key is an escaped mapping (or an error): decode it as a whole.
+            codec::decode_map(data).map_err(|e| name("data", e))?
+        } else {
+            let mut m = Map::with_capacity(found.len());
+            for (i, raw) in found {
+                let v = codec::decode_raw(raw).map_err(|e| name("data", e))?;
+                // A repeated key keeps the last value, as a full decode does.
+                m.insert(plan.keys[i].clone(), v);
+            }
+            m
+        };
+        let metadata = if plan.metadata {
+            codec::decode_map(meta).map_err(|e| name("metadata", e))?
+        } else {
+            Map::new()
+        };
+        Ok(Row {
+            id: if plan.id {
+                id.to_string()
+            } else {
+                String::new()
+            },
+            data,
+            metadata,
+        })
     }
 
     fn not_text(&self, id: &str, e: impl std::fmt::Display) -> Error {
@@ -256,7 +628,16 @@ impl SqliteStore {
         Ok(out)
     }
 
-    fn search_locked(&self, conn: &Connection, q: &CompiledQuery) -> Result<Vec<Row>> {
+    fn select_sql(&self, p: &Prepared) -> String {
+        let meta = if p.plan.metadata { "metadata" } else { "'{}'" };
+        format!(
+            "SELECT rowid, id, data, {meta} FROM {}{} ORDER BY rowid",
+            self.table, p.where_sql
+        )
+    }
+
+    fn search_locked(&self, conn: &Connection, p: &Prepared) -> Result<Vec<Row>> {
+        let q = &p.q;
         if let Some(ids) = q.id_candidates() {
             let rows = self.rows_by_id(conn, &ids)?;
             return q.apply_owned(rows.into_iter().map(|(_, r)| r));
@@ -264,45 +645,55 @@ impl SqliteStore {
         if q.limit() == Some(0) {
             return Ok(Vec::new());
         }
+        // The partial rows decide; only the rows returned are decoded whole, from the full
+        // metadata (the scan below may leave it out).
         let sql = format!(
-            "SELECT rowid, id, data, metadata FROM {} ORDER BY rowid",
-            self.table
+            "SELECT rowid, id, data, metadata FROM {}{} ORDER BY rowid",
+            self.table, p.where_sql
         );
-        let mut hits = Vec::new();
+        let args = p.params();
         if q.has_sort() {
-            self.scan(conn, &sql, &[], |_, row| {
-                if q.matches(&row)? {
-                    hits.push(row);
+            let mut keys: Vec<Row> = Vec::new();
+            let mut texts: Vec<Option<(String, String, String)>> = Vec::new();
+            self.scan_raw(conn, &sql, &args, |_, id, data, meta| {
+                let part = self.partial(&p.plan, id, data, meta)?;
+                if q.matches(&part)? {
+                    keys.push(part);
+                    texts.push(Some((id.to_string(), data.to_string(), meta.to_string())));
                 }
                 Ok(true)
             })?;
-            return Ok(q.shape(hits));
+            let refs: Vec<&Row> = keys.iter().collect();
+            let mut out = Vec::new();
+            for i in q.window(&refs) {
+                if let Some((id, data, meta)) = texts.get_mut(i).and_then(Option::take) {
+                    out.push(q.project_row(self.decode(id, &data, &meta)?));
+                }
+            }
+            return Ok(out);
         }
         // Unsorted: storage order, so stop as soon as the window is full.
+        let mut hits = Vec::new();
         let mut skip = q.offset();
-        self.scan(conn, &sql, &[], |_, row| {
-            if q.matches(&row)? {
-                if skip > 0 {
-                    skip -= 1;
-                } else {
-                    hits.push(q.project_row(row));
-                }
+        self.scan_raw(conn, &sql, &args, |_, id, data, meta| {
+            if q.has_cond() && !q.matches(&self.partial(&p.plan, id, data, meta)?)? {
+                return Ok(true);
+            }
+            if skip > 0 {
+                skip -= 1;
+            } else {
+                hits.push(q.project_row(self.decode(id.to_string(), data, meta)?));
             }
             Ok(Some(hits.len()) != q.limit())
         })?;
         Ok(hits)
     }
 
-    /// Duplicate check for `create_batch`: first the batch itself, then the table.
-    fn first_duplicate(&self, conn: &Connection, rows: &[Encoded]) -> Result<Option<String>> {
-        let mut seen = HashSet::with_capacity(rows.len());
-        for r in rows {
-            if !seen.insert(r.id.as_str()) {
-                return Ok(Some(r.id.clone()));
-            }
-        }
+    /// Duplicate check for `create_batch` on a table whose `id` is not its primary key: the
+    /// first id, in input order, that is stored or repeats an earlier one.
+    fn first_duplicate(&self, conn: &Connection, ids: &[&str]) -> Result<Option<String>> {
         let mut stored: HashSet<String> = HashSet::new();
-        for chunk in rows.chunks(IN_CHUNK) {
+        for chunk in ids.chunks(IN_CHUNK) {
             let sql = format!(
                 "SELECT id FROM {} WHERE id IN ({})",
                 self.table,
@@ -310,29 +701,63 @@ impl SqliteStore {
             );
             let mut stmt = conn.prepare_cached(&sql).map_err(op_err("create"))?;
             let found = stmt
-                .query_map(params_from_iter(chunk.iter().map(|r| r.id.as_str())), |r| {
-                    r.get::<_, String>(0)
-                })
+                .query_map(params_from_iter(chunk.iter()), |r| r.get::<_, String>(0))
                 .map_err(op_err("create"))?;
             for id in found {
                 stored.insert(id.map_err(op_err("create"))?);
             }
         }
-        // Report the first in input order, as the memory store does.
-        Ok(rows
+        let mut seen = HashSet::with_capacity(ids.len());
+        Ok(ids
             .iter()
-            .find(|r| stored.contains(&r.id))
-            .map(|r| r.id.clone()))
+            .find(|id| stored.contains(**id) || !seen.insert(**id))
+            .map(|id| id.to_string()))
+    }
+
+    /// Inserts every row in one transaction; on the first id already stored (or repeated in
+    /// the batch) nothing is written and that id is reported, as the memory store does.
+    fn create_rows<R: Source>(&self, rows: &[R]) -> Result<Vec<String>> {
+        let now = now_iso();
+        let sql = format!(
+            "INSERT INTO {} (id, data, metadata, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+            self.table
+        );
+        self.with_conn(|conn| {
+            let tx = conn.transaction().map_err(op_err("create"))?;
+            if !self.id_is_key {
+                let ids: Vec<&str> = rows.iter().map(Source::id).collect();
+                if let Some(id) = self.first_duplicate(&tx, &ids)? {
+                    return Err(Error::Duplicate(id));
+                }
+            }
+            {
+                let mut stmt = tx.prepare_cached(&sql).map_err(op_err("create"))?;
+                let (mut dbuf, mut mbuf) = (String::new(), String::new());
+                for r in rows {
+                    let (data, meta) = r.texts(&mut dbuf, &mut mbuf);
+                    match stmt.execute(params![r.id(), data, meta, now]) {
+                        Ok(_) => {}
+                        // Dropping the transaction rolls the batch back.
+                        Err(e) if self.id_is_key && is_key_violation(&e) => {
+                            return Err(Error::Duplicate(r.id().to_string()))
+                        }
+                        Err(e) => return Err(op_err("create")(e)),
+                    }
+                }
+            }
+            tx.commit().map_err(op_err("create"))?;
+            Ok(rows.iter().map(|r| r.id().to_string()).collect())
+        })
     }
 
     /// Runs one statement per row inside one transaction; `per_row` gets the number of rows
     /// the statement changed.
-    fn write_each<T>(
+    fn write_each<R: Source, T>(
         &self,
         operation: &'static str,
         sql: &str,
-        rows: &[Encoded],
-        per_row: impl Fn(&Encoded, usize) -> T,
+        rows: &[R],
+        per_row: impl Fn(&R, usize) -> T,
     ) -> Result<Vec<T>> {
         let now = now_iso();
         self.with_conn(|conn| {
@@ -340,9 +765,11 @@ impl SqliteStore {
             let mut out = Vec::with_capacity(rows.len());
             {
                 let mut stmt = tx.prepare_cached(sql).map_err(op_err(operation))?;
+                let (mut dbuf, mut mbuf) = (String::new(), String::new());
                 for r in rows {
+                    let (data, meta) = r.texts(&mut dbuf, &mut mbuf);
                     let n = stmt
-                        .execute(params![r.id, r.data, r.metadata, now])
+                        .execute(params![r.id(), data, meta, now])
                         .map_err(op_err(operation))?;
                     out.push(per_row(r, n));
                 }
@@ -350,6 +777,53 @@ impl SqliteStore {
             tx.commit().map_err(op_err(operation))?;
             Ok(out)
         })
+    }
+
+    fn create_missing_rows<R: Source>(&self, rows: &[R]) -> Result<Vec<bool>> {
+        let sql = format!(
+            "INSERT INTO {} (id, data, metadata, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4) \
+             ON CONFLICT(id) DO NOTHING",
+            self.table
+        );
+        self.write_each("create", &sql, rows, |_, n| n > 0)
+    }
+
+    fn upsert_rows<R: Source>(&self, rows: &[R]) -> Result<Vec<String>> {
+        let sql = format!(
+            "INSERT INTO {} (id, data, metadata, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4) \
+             ON CONFLICT(id) DO UPDATE SET data = excluded.data, metadata = excluded.metadata, \
+             updated_at = excluded.updated_at",
+            self.table
+        );
+        self.write_each("upsert", &sql, rows, |r, _| r.id().to_string())
+    }
+
+    fn update_rows<R: Source>(&self, rows: &[R]) -> Result<Vec<bool>> {
+        let sql = format!(
+            "UPDATE {} SET data = ?2, metadata = ?3, updated_at = ?4 WHERE id = ?1",
+            self.table
+        );
+        self.write_each("update", &sql, rows, |_, n| n > 0)
+    }
+
+    /// `create_batch` for rows already in tagged JSON (each text must be an object).
+    pub fn create_batch_encoded(&self, rows: Vec<EncodedRow>) -> Result<Vec<String>> {
+        self.create_rows(&rows)
+    }
+
+    /// `create_missing` for rows already in tagged JSON.
+    pub fn create_missing_encoded(&self, rows: Vec<EncodedRow>) -> Result<Vec<bool>> {
+        self.create_missing_rows(&rows)
+    }
+
+    /// `upsert_batch` for rows already in tagged JSON.
+    pub fn upsert_batch_encoded(&self, rows: Vec<EncodedRow>) -> Result<Vec<String>> {
+        self.upsert_rows(&rows)
+    }
+
+    /// `update_batch` for rows already in tagged JSON.
+    pub fn update_batch_encoded(&self, rows: Vec<EncodedRow>) -> Result<Vec<bool>> {
+        self.update_rows(&rows)
     }
 
     fn page_after(&self, conn: &Connection, after: i64, n: usize) -> Result<Vec<(i64, Row)>> {
@@ -415,54 +889,19 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn create_batch(&self, rows: Vec<Row>) -> Result<Vec<String>> {
-        let enc = encode_rows(&rows);
-        let now = now_iso();
-        let sql = format!(
-            "INSERT INTO {} (id, data, metadata, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-            self.table
-        );
-        self.with_conn(|conn| {
-            let tx = conn.transaction().map_err(op_err("create"))?;
-            if let Some(id) = self.first_duplicate(&tx, &enc)? {
-                return Err(Error::Duplicate(id));
-            }
-            {
-                let mut stmt = tx.prepare_cached(&sql).map_err(op_err("create"))?;
-                for r in &enc {
-                    stmt.execute(params![r.id, r.data, r.metadata, now])
-                        .map_err(op_err("create"))?;
-                }
-            }
-            tx.commit().map_err(op_err("create"))?;
-            Ok(enc.into_iter().map(|r| r.id).collect())
-        })
+        self.create_rows(&rows)
     }
 
     fn create_missing(&self, rows: Vec<Row>) -> Result<Vec<bool>> {
-        let sql = format!(
-            "INSERT INTO {} (id, data, metadata, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4) \
-             ON CONFLICT(id) DO NOTHING",
-            self.table
-        );
-        self.write_each("create", &sql, &encode_rows(&rows), |_, n| n > 0)
+        self.create_missing_rows(&rows)
     }
 
     fn upsert_batch(&self, rows: Vec<Row>) -> Result<Vec<String>> {
-        let sql = format!(
-            "INSERT INTO {} (id, data, metadata, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4) \
-             ON CONFLICT(id) DO UPDATE SET data = excluded.data, metadata = excluded.metadata, \
-             updated_at = excluded.updated_at",
-            self.table
-        );
-        self.write_each("upsert", &sql, &encode_rows(&rows), |r, _| r.id.clone())
+        self.upsert_rows(&rows)
     }
 
     fn update_batch(&self, rows: Vec<Row>) -> Result<Vec<bool>> {
-        let sql = format!(
-            "UPDATE {} SET data = ?2, metadata = ?3, updated_at = ?4 WHERE id = ?1",
-            self.table
-        );
-        self.write_each("update", &sql, &encode_rows(&rows), |_, n| n > 0)
+        self.update_rows(&rows)
     }
 
     fn read_batch(&self, ids: &[String]) -> Result<Vec<Option<Row>>> {
@@ -519,12 +958,13 @@ impl Store for SqliteStore {
     }
 
     fn search(&self, spec: &QuerySpec) -> Result<Vec<Row>> {
-        let q = CompiledQuery::new(spec)?;
-        self.with_conn(|conn| self.search_locked(conn, &q))
+        let p = Prepared::new(spec, true)?;
+        self.with_conn(|conn| self.search_locked(conn, &p))
     }
 
     fn count(&self, spec: &QuerySpec) -> Result<usize> {
-        let q = CompiledQuery::new(spec)?;
+        let p = Prepared::new(spec, false)?;
+        let q = &p.q;
         self.with_conn(|conn| {
             if !q.has_cond() {
                 let n: i64 = conn
@@ -537,17 +977,19 @@ impl Store for SqliteStore {
             if let Some(ids) = q.id_candidates() {
                 return Ok(self.rows_by_id(conn, &ids)?.len());
             }
-            let sql = format!(
-                "SELECT rowid, id, data, metadata FROM {} ORDER BY rowid",
-                self.table
-            );
+            // Never a full decode: only the fields the condition reads.
             let mut n = 0;
-            self.scan(conn, &sql, &[], |_, row| {
-                if q.matches(&row)? {
-                    n += 1;
-                }
-                Ok(true)
-            })?;
+            self.scan_raw(
+                conn,
+                &self.select_sql(&p),
+                &p.params(),
+                |_, id, data, meta| {
+                    if q.matches(&self.partial(&p.plan, id, data, meta)?)? {
+                        n += 1;
+                    }
+                    Ok(true)
+                },
+            )?;
             Ok(n)
         })
     }
@@ -566,11 +1008,12 @@ impl Store for SqliteStore {
         prefetch: usize,
     ) -> Result<Cursor> {
         let batch_size = batch_size.max(1);
+        let p = Prepared::new(&spec, true)?;
         let q = CompiledQuery::new(&spec)?;
         // Fail now, not on the first page, when the store is closed.
         self.with_conn(|_| Ok(()))?;
         if q.has_sort() || q.id_candidates().is_some() {
-            let rows = self.with_conn(|conn| self.search_locked(conn, &q))?;
+            let rows = self.with_conn(|conn| self.search_locked(conn, &p))?;
             return memory::stream_rows(rows, batch_size, prefetch);
         }
         let (tx, cursor) = Cursor::channel(prefetch);
@@ -662,6 +1105,359 @@ mod tests {
         assert_eq!(all[0], row("a", 10));
         let got = t.read_batch(&strs(&["d", "d", "x"])).unwrap();
         assert_eq!(got, vec![Some(row("d", 4)), Some(row("d", 4)), None]);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    fn sample_values() -> Vec<Value> {
+        let dt = |t: &str| Value::DateTime(crate::iso::parse_datetime(t).unwrap());
+        let mut m = Map::new();
+        m.insert("a".into(), Value::Int(1));
+        let mut tagish = Map::new();
+        tagish.insert("$date".into(), Value::Str("x".into()));
+        vec![
+            Value::Null,
+            Value::Bool(true),
+            Value::Bool(false),
+            Value::Int(0),
+            Value::Int(1),
+            Value::Int(-5),
+            Value::Int(i64::MAX),
+            Value::Int(i64::MIN),
+            Value::Int(9_007_199_254_740_993),
+            Value::Float(0.1),
+            Value::Float(0.30000000000000004),
+            Value::Float(1.0),
+            Value::Float(-0.0),
+            Value::Float(1e300),
+            Value::Float(5e-324),
+            Value::Float(1.7976931348623157e308),
+            Value::Float(f64::NAN),
+            Value::Float(f64::INFINITY),
+            Value::Float(f64::NEG_INFINITY),
+            Value::Str(String::new()),
+            Value::Str("a".into()),
+            Value::Str("a\0b".into()),
+            Value::Str("a\0".into()),
+            Value::Str("\0".into()),
+            Value::Str("ab".into()),
+            Value::Str("b".into()),
+            Value::Str("Denver".into()),
+            Value::Str("1".into()),
+            Value::Str("2024-05-01".into()),
+            Value::Str("2024-05-01T10:00:00".into()),
+            Value::Str("2024-05-01T10:00:00+00:00".into()),
+            Value::Str("é\u{10FFFF}".into()),
+            Value::Str("\"q\\\n".into()),
+            Value::Decimal("1.0".into()),
+            Value::Decimal("0.1".into()),
+            Value::Decimal("NaN".into()),
+            Value::Decimal("-1E+3".into()),
+            dt("2024-05-01T10:00:00"),
+            dt("2024-05-01T10:00:00+02:00"),
+            Value::Date(crate::iso::parse_date("2024-05-01").unwrap()),
+            Value::Bytes(vec![0, 1]),
+            Value::List(vec![Value::Int(1)]),
+            Value::List(vec![]),
+            Value::Map(m),
+            Value::Map(tagish),
+        ]
+    }
+
+    /// Every operator and filter value on a store holding every kind of value agrees with the
+    /// memory store (the reference), for search, sorted search and count: the SQL prefilter
+    /// only ever narrows to a superset.
+    #[test]
+    fn prefilter_and_partial_decode_agree_with_memory() {
+        let vals = sample_values();
+        let mut rows = Vec::new();
+        for (i, v) in vals.iter().enumerate() {
+            for (j, w) in [(0, v), (1, &vals[(i * 7 + 3) % vals.len()])] {
+                let mut data = Map::new();
+                data.insert("f".into(), w.clone());
+                data.insert("g".into(), vals[(i + j) % vals.len()].clone());
+                data.insert("k".into(), Value::Int(i as i64 % 4));
+                let mut metadata = Map::new();
+                metadata.insert("m".into(), Value::Int(i as i64));
+                rows.push(Row {
+                    id: format!("r{i:03}-{j}"),
+                    data,
+                    metadata,
+                });
+            }
+        }
+        // Missing fields, a lone-tag data map, and a hand-written `$map` record.
+        let mut only_g = Map::new();
+        only_g.insert("g".into(), Value::Int(1));
+        rows.push(Row {
+            id: "missing".into(),
+            data: only_g,
+            metadata: Map::new(),
+        });
+        let mut lone = Map::new();
+        lone.insert("$decimal".into(), Value::Str("1".into()));
+        rows.push(Row {
+            id: "lone".into(),
+            data: lone,
+            metadata: Map::new(),
+        });
+        let sql = mem();
+        let mem = crate::memory::MemoryStore::new();
+        mem.create_batch(rows.clone()).unwrap();
+        sql.create_batch(rows).unwrap();
+        let mut hand = Map::new();
+        hand.insert("f".into(), Value::Str("a".into()));
+        hand.insert("k".into(), Value::Int(1));
+        mem.create_batch(vec![Row {
+            id: "hand".into(),
+            data: hand,
+            metadata: Map::new(),
+        }])
+        .unwrap();
+        sql.with_conn(|c| {
+            c.execute(
+                "INSERT INTO \"records\" (id, data, metadata) VALUES \
+                 ('hand', '{\"$map\": {\"f\": \"a\", \"k\": 1}}', '{}')",
+                [],
+            )
+            .map_err(op_err("test"))
+        })
+        .unwrap();
+
+        let ops = [
+            Op::Eq,
+            Op::Neq,
+            Op::Gt,
+            Op::Gte,
+            Op::Lt,
+            Op::Lte,
+            Op::In,
+            Op::NotIn,
+            Op::Exists,
+            Op::NotExists,
+            Op::Between,
+            Op::NotBetween,
+            Op::StartsWith,
+            Op::Like,
+        ];
+        let mut xs = vals.clone();
+        xs.push(Value::List(vec![
+            Value::Str("a".into()),
+            Value::Int(1),
+            Value::Null,
+        ]));
+        xs.push(Value::List(vec![Value::Int(0), Value::Float(0.5)]));
+        xs.push(Value::List(vec![
+            Value::Str("a".into()),
+            Value::Str("b".into()),
+        ]));
+        xs.push(Value::List(vec![
+            Value::Str("2024-01-01".into()),
+            Value::Int(9),
+        ]));
+        let mut conds = Vec::new();
+        for op in ops {
+            for x in &xs {
+                for field in ["f", "metadata.m", "f.0", "f.a"] {
+                    conds.push(Cond::Filter {
+                        field: field.into(),
+                        op,
+                        value: x.clone(),
+                    });
+                }
+            }
+        }
+        let f = |op, x: Value| Cond::Filter {
+            field: "f".into(),
+            op,
+            value: x,
+        };
+        let k = |n| Cond::Filter {
+            field: "k".into(),
+            op: Op::Eq,
+            value: Value::Int(n),
+        };
+        conds.push(Cond::And(vec![f(Op::Gte, Value::Int(0)), k(1)]));
+        conds.push(Cond::And(vec![f(Op::Like, Value::Str("a%".into())), k(1)]));
+        conds.push(Cond::Or(vec![f(Op::Eq, Value::Str("a".into())), k(2)]));
+        conds.push(Cond::Or(vec![f(Op::Like, Value::Str("a%".into())), k(2)]));
+        conds.push(Cond::Or(vec![]));
+        conds.push(Cond::And(vec![]));
+        conds.push(Cond::Not(Box::new(f(Op::Eq, Value::Str("a".into())))));
+        conds.push(Cond::Not(Box::new(Cond::Or(vec![k(1), k(2)]))));
+        for (n, cond) in conds.into_iter().enumerate() {
+            let plain = QuerySpec {
+                cond: Some(cond.clone()),
+                ..Default::default()
+            };
+            let sorted = QuerySpec {
+                cond: Some(cond.clone()),
+                sort: vec![("f".into(), n % 2 == 0), ("g".into(), false)],
+                offset: Some(1),
+                limit: Some(7),
+                fields: None,
+            };
+            let windowed = QuerySpec {
+                cond: Some(cond.clone()),
+                offset: Some(2),
+                limit: Some(3),
+                fields: Some(vec!["g".into()]),
+                ..Default::default()
+            };
+            // As text, since NaN != NaN.
+            let text = |rows: Vec<Row>| -> Vec<(String, String, String)> {
+                rows.iter()
+                    .map(|r| {
+                        (
+                            r.id.clone(),
+                            codec::encode_map(&r.data),
+                            codec::encode_map(&r.metadata),
+                        )
+                    })
+                    .collect()
+            };
+            for spec in [&plain, &sorted, &windowed] {
+                assert_eq!(
+                    text(sql.search(spec).unwrap()),
+                    text(mem.search(spec).unwrap()),
+                    "{cond:?}"
+                );
+            }
+            assert_eq!(
+                sql.count(&plain).unwrap(),
+                mem.count(&plain).unwrap(),
+                "{cond:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicates_report_the_first_collision_in_input_order() {
+        for keyed in [true, false] {
+            let path = tmpfile(if keyed { "keyed" } else { "loose" });
+            if !keyed {
+                // A table made elsewhere, without a key on id: the lookup path.
+                Connection::open(&path)
+                    .unwrap()
+                    .execute_batch(
+                        "CREATE TABLE records (id TEXT, data TEXT NOT NULL, \
+                         metadata TEXT NOT NULL, created_at TEXT, updated_at TEXT)",
+                    )
+                    .unwrap();
+            }
+            let s = SqliteStore::open(&path, "records", 1.0, None, None, true).unwrap();
+            assert_eq!(s.id_is_key, keyed);
+            s.create_batch(vec![row("x", 0)]).unwrap();
+            let e = s.create_batch(vec![row("a", 1), row("b", 1), row("a", 2), row("x", 1)]);
+            assert_eq!(e, Err(Error::Duplicate("a".into())), "keyed {keyed}");
+            let e = s.create_batch(vec![row("c", 1), row("x", 1), row("c", 2)]);
+            assert_eq!(e, Err(Error::Duplicate("x".into())), "keyed {keyed}");
+            assert_eq!(s.count(&QuerySpec::default()).unwrap(), 1);
+            let enc = vec![EncodedRow {
+                id: "e".into(),
+                data: "{\"n\":1}".into(),
+                metadata: "{}".into(),
+            }];
+            assert_eq!(s.create_batch_encoded(enc.clone()).unwrap(), strs(&["e"]));
+            assert_eq!(
+                s.create_batch_encoded(enc.clone()),
+                Err(Error::Duplicate("e".into()))
+            );
+            assert_eq!(s.update_batch_encoded(enc.clone()).unwrap(), vec![true]);
+            // ON CONFLICT needs a key on id.
+            if keyed {
+                assert_eq!(s.create_missing_encoded(enc.clone()).unwrap(), vec![false]);
+                assert_eq!(s.upsert_batch_encoded(enc).unwrap(), strs(&["e"]));
+            }
+            assert_eq!(
+                s.search(&filt("n", Op::Eq, Value::Int(1))).unwrap()[0].id,
+                "e"
+            );
+            drop(s);
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+
+    /// Rough timings of the benchmark workload's SQLite ops, run by hand:
+    /// `cargo test -p dataknobs-core --release -- --ignored --nocapture sqlite_bench`.
+    #[test]
+    #[ignore]
+    fn sqlite_bench() {
+        const CITIES: [&str; 10] = [
+            "Amsterdam",
+            "Berlin",
+            "Cairo",
+            "Denver",
+            "Edinburgh",
+            "Florence",
+            "Geneva",
+            "Havana",
+            "Istanbul",
+            "Jakarta",
+        ];
+        let n = 10_000usize;
+        let rows: Vec<Row> = (0..n)
+            .map(|i| {
+                let mut d = Map::new();
+                d.insert(
+                    "name".into(),
+                    Value::Str(format!("person-{:06}", i * 7919 % 1_000_000)),
+                );
+                d.insert("age".into(), Value::Int(18 + (i * 31 % 73) as i64));
+                d.insert(
+                    "score".into(),
+                    Value::Float((i * 7919 % 100_000) as f64 / 1000.0),
+                );
+                d.insert("city".into(), Value::Str(CITIES[i * 13 % 10].into()));
+                d.insert("active".into(), Value::Bool(i % 2 == 0));
+                d.insert(
+                    "tags".into(),
+                    Value::List(vec![Value::Str("red".into()), Value::Str("vip".into())]),
+                );
+                Row {
+                    id: format!("rec-{i:08}"),
+                    data: d,
+                    metadata: Map::new(),
+                }
+            })
+            .collect();
+        let path = tmpfile("bench");
+        let time = |label: &str, f: &mut dyn FnMut()| {
+            let mut best = f64::MAX;
+            for _ in 0..5 {
+                let t = std::time::Instant::now();
+                f();
+                best = best.min(t.elapsed().as_secs_f64() * 1e3);
+            }
+            println!("{label:<24} {best:8.2} ms");
+        };
+        let mut k = 0;
+        time("create_batch", &mut || {
+            k += 1;
+            let p = format!("{path}.{k}");
+            let s = SqliteStore::open(&p, "records", 5.0, None, None, true).unwrap();
+            s.create_batch(rows.clone()).unwrap();
+            drop(s);
+            let _ = std::fs::remove_file(&p);
+        });
+        let s = SqliteStore::open(&path, "records", 5.0, None, None, true).unwrap();
+        s.create_batch(rows.clone()).unwrap();
+        let spec = filt("city", Op::Eq, Value::Str("Denver".into()));
+        let mut search = spec.clone();
+        search.sort = vec![("age".into(), true)];
+        search.limit = Some(100);
+        time("count city", &mut || {
+            assert_eq!(s.count(&spec).unwrap(), 1000);
+        });
+        time("search city -age 100", &mut || {
+            assert_eq!(s.search(&search).unwrap().len(), 100);
+        });
+        let ups: Vec<Row> = rows.iter().take(1000).cloned().collect();
+        time("update_batch 1000", &mut || {
+            s.update_batch(ups.clone()).unwrap();
+        });
+        time("search all", &mut || {
+            assert_eq!(s.search(&QuerySpec::default()).unwrap().len(), n);
+        });
         let _ = std::fs::remove_file(&path);
     }
 
