@@ -4,7 +4,8 @@
 //! without it.
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
-use dataknobs_core::{Cond, DateTimeValue, Map, Op, QuerySpec, Row, Value};
+use dataknobs_core::sqlite::EncodedRow;
+use dataknobs_core::{codec, iso, Cond, DateTimeValue, Map, Op, QuerySpec, Row, Value};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -384,6 +385,235 @@ pub fn row_from_py(item: &Bound<'_, PyAny>) -> PyResult<Row> {
     let data = fields_from_dict(&tuple.get_item(1)?, None, "data")?;
     let metadata = fields_from_dict(&tuple.get_item(2)?, Some("metadata"), "metadata")?;
     Ok(Row { id, data, metadata })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Python objects straight to tagged JSON text, for stores that keep rows as text (SQLite).
+// Same checks, same errors and the same bytes as `value_from_py` followed by
+// `codec::encode_map`, without building the `Value` tree in between.
+
+fn push_py(out: &mut String, obj: &Bound<'_, PyAny>, path: &Path<'_>) -> PyResult<()> {
+    let py = obj.py();
+    if path.depth > MAX_DEPTH {
+        return Err(serialization_error(
+            py,
+            format!("value nested too deeply at '{}'", path.render()),
+        ));
+    }
+    if obj.is_none() {
+        out.push_str("null");
+        return Ok(());
+    }
+    // bool is a subclass of int: test it first.
+    if let Ok(b) = obj.cast::<PyBool>() {
+        out.push_str(if b.is_true() { "true" } else { "false" });
+        return Ok(());
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return match obj.extract::<i64>() {
+            Ok(i) => {
+                codec::push_int(out, i);
+                Ok(())
+            }
+            Err(_) => Err(serialization_error(
+                py,
+                format!(
+                    "cannot store value of type '{}' at '{}': integer does not fit in 64 bits",
+                    type_name(obj),
+                    path.render()
+                ),
+            )),
+        };
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        codec::push_float(out, f.value());
+        return Ok(());
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        codec::push_json_str(out, s.to_str()?);
+        return Ok(());
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        return push_dict(out, d, path);
+    }
+    if let Ok(l) = obj.cast::<PyList>() {
+        return push_seq(out, l.iter(), path);
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        return push_seq(out, t.iter(), path);
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        codec::push_bytes(out, b.as_bytes());
+        return Ok(());
+    }
+    if let Ok(b) = obj.cast::<PyByteArray>() {
+        codec::push_bytes(out, &b.to_vec());
+        return Ok(());
+    }
+    if obj.is_instance_of::<PyMemoryView>() {
+        let bytes = obj.call_method0("tobytes")?;
+        codec::push_bytes(out, bytes.cast::<PyBytes>()?.as_bytes());
+        return Ok(());
+    }
+    let cls = classes(py)?;
+    // datetime is a subclass of date: test it first.
+    if obj.is_instance(cls.datetime.bind(py))? {
+        let dt = datetime_from_py(obj, path)?;
+        codec::push_tagged(out, "$datetime", &iso::format_datetime(&dt));
+        return Ok(());
+    }
+    if obj.is_instance(cls.date.bind(py))? {
+        let d = date_from_py(obj, path)?;
+        codec::push_tagged(out, "$date", &iso::format_date(d));
+        return Ok(());
+    }
+    if obj.is_instance(cls.decimal.bind(py))? {
+        codec::push_tagged(out, "$decimal", obj.str()?.to_str()?);
+        return Ok(());
+    }
+    Err(unsupported(obj, path))
+}
+
+fn push_seq<'py>(
+    out: &mut String,
+    items: impl Iterator<Item = Bound<'py, PyAny>>,
+    path: &Path<'_>,
+) -> PyResult<()> {
+    out.push('[');
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_py(out, &item, &path.child(Seg::Index(i)))?;
+    }
+    out.push(']');
+    Ok(())
+}
+
+/// Whether a dict must be written inside `{"$map": ...}`: one key, and that key a tag.
+fn dict_looks_tagged(d: &Bound<'_, PyDict>) -> bool {
+    d.len() == 1
+        && d.keys().iter().all(|k| {
+            k.cast::<PyString>()
+                .ok()
+                .and_then(|s| s.to_str().ok().map(codec::is_tag_key))
+                .unwrap_or(false)
+        })
+}
+
+fn push_dict(out: &mut String, d: &Bound<'_, PyDict>, path: &Path<'_>) -> PyResult<()> {
+    let tagged = dict_looks_tagged(d);
+    if tagged {
+        out.push_str("{\"$map\":");
+    }
+    out.push('{');
+    for (i, (k, v)) in d.iter().enumerate() {
+        let key = match k.cast::<PyString>() {
+            Ok(s) => s.to_str()?,
+            Err(_) => {
+                return Err(serialization_error(
+                    k.py(),
+                    format!(
+                        "cannot store dict key of type '{}' at '{}'",
+                        type_name(&k),
+                        path.render()
+                    ),
+                ))
+            }
+        };
+        if i > 0 {
+            out.push(',');
+        }
+        codec::push_json_str(out, key);
+        out.push(':');
+        push_py(out, &v, &path.child(Seg::Key(key)))?;
+    }
+    out.push('}');
+    if tagged {
+        out.push('}');
+    }
+    Ok(())
+}
+
+/// `fields_from_dict` followed by `codec::encode_map`, in one pass.
+fn encode_fields(d: &Bound<'_, PyAny>, prefix: Option<&str>, what: &str) -> PyResult<String> {
+    let py = d.py();
+    if d.is_none() {
+        return Ok("{}".to_string());
+    }
+    let dict = d.cast::<PyDict>().map_err(|_| {
+        PyTypeError::new_err(format!("row {what} must be a dict, not '{}'", type_name(d)))
+    })?;
+    let mut out = String::with_capacity(32 + 24 * dict.len());
+    let tagged = dict_looks_tagged(dict);
+    if tagged {
+        out.push_str("{\"$map\":");
+    }
+    out.push('{');
+    for (i, (k, v)) in dict.iter().enumerate() {
+        let key = match k.cast::<PyString>() {
+            Ok(s) => s.to_str()?,
+            Err(_) => {
+                return Err(serialization_error(
+                    py,
+                    format!(
+                        "cannot store field name of type '{}' in {what}",
+                        type_name(&k)
+                    ),
+                ))
+            }
+        };
+        if i > 0 {
+            out.push(',');
+        }
+        codec::push_json_str(&mut out, key);
+        out.push(':');
+        match prefix {
+            Some(p) => {
+                let root = Path::root(p);
+                push_py(&mut out, &v, &root.child(Seg::Key(key)))?;
+            }
+            None => push_py(&mut out, &v, &Path::root(key))?,
+        }
+    }
+    out.push('}');
+    if tagged {
+        out.push('}');
+    }
+    Ok(out)
+}
+
+fn encoded_row_from_py(item: &Bound<'_, PyAny>) -> PyResult<EncodedRow> {
+    let tuple = item.cast::<PyTuple>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "a row must be a tuple (id, data, metadata), not '{}'",
+            type_name(item)
+        ))
+    })?;
+    if tuple.len() != 3 {
+        return Err(PyTypeError::new_err(format!(
+            "a row must be a tuple (id, data, metadata), got {} items",
+            tuple.len()
+        )));
+    }
+    let id_obj = tuple.get_item(0)?;
+    let id = match id_obj.cast::<PyString>() {
+        Ok(s) => s.to_str()?.to_owned(),
+        Err(_) => return Err(unsupported(&id_obj, &Path::root("id"))),
+    };
+    let data = encode_fields(&tuple.get_item(1)?, None, "data")?;
+    let metadata = encode_fields(&tuple.get_item(2)?, Some("metadata"), "metadata")?;
+    Ok(EncodedRow { id, data, metadata })
+}
+
+/// `rows_from_py` for stores that keep tagged JSON text: each row encoded straight from the
+/// Python objects, the whole batch before any of it is stored.
+pub fn encoded_rows_from_py(rows: &Bound<'_, PyAny>) -> PyResult<Vec<EncodedRow>> {
+    let mut out = Vec::with_capacity(rows.len().unwrap_or(0));
+    for item in rows.try_iter()? {
+        out.push(encoded_row_from_py(&item?)?);
+    }
+    Ok(out)
 }
 
 /// A whole batch, converted before any of it is stored (so a bad row stores nothing).

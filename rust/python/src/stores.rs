@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use dataknobs_core::sqlite::EncodedRow;
 use dataknobs_core::{Error, Row, Store};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::convert::{ids_from_py, rows_from_py, spec_from_py, ToPython};
+use crate::convert::{encoded_rows_from_py, ids_from_py, rows_from_py, spec_from_py, ToPython};
 use crate::errors::{core_to_py, BridgeError, BridgeResult};
 use crate::runtime::{check_pid, run_detached, runtime, spawn_blocking_awaitable};
 
@@ -76,6 +77,64 @@ fn check_batch_size(batch_size: usize) -> PyResult<()> {
     Ok(())
 }
 
+/// A write batch as converted from Python: rows of values, or tagged JSON text for the SQLite
+/// store, which only keeps text (encoding straight from the Python objects skips building and
+/// walking a `Value` tree for every row).
+enum Batch {
+    Rows(Vec<Row>),
+    Sqlite(Arc<dataknobs_core::sqlite::SqliteStore>, Vec<EncodedRow>),
+}
+
+impl Batch {
+    fn create_batch(self, s: Arc<dyn Store>) -> BridgeResult<Vec<String>> {
+        Ok(match self {
+            Batch::Rows(rows) => s.create_batch(rows)?,
+            Batch::Sqlite(store, rows) => store.create_batch_encoded(rows)?,
+        })
+    }
+
+    fn create_missing(self, s: Arc<dyn Store>) -> BridgeResult<Vec<bool>> {
+        Ok(match self {
+            Batch::Rows(rows) => s.create_missing(rows)?,
+            Batch::Sqlite(store, rows) => store.create_missing_encoded(rows)?,
+        })
+    }
+
+    fn upsert_batch(self, s: Arc<dyn Store>) -> BridgeResult<Vec<String>> {
+        Ok(match self {
+            Batch::Rows(rows) => s.upsert_batch(rows)?,
+            Batch::Sqlite(store, rows) => store.upsert_batch_encoded(rows)?,
+        })
+    }
+
+    fn update_batch(self, s: Arc<dyn Store>) -> BridgeResult<Vec<bool>> {
+        Ok(match self {
+            Batch::Rows(rows) => s.update_batch(rows)?,
+            Batch::Sqlite(store, rows) => store.update_batch_encoded(rows)?,
+        })
+    }
+}
+
+/// How a store class takes a write batch from Python: as rows unless it says otherwise.
+trait TakesBatch {
+    fn batch(&self, rows: &Bound<'_, PyAny>) -> PyResult<Batch> {
+        Ok(Batch::Rows(rows_from_py(rows)?))
+    }
+}
+
+impl TakesBatch for MemoryStore {}
+
+impl TakesBatch for FileStore {}
+
+impl TakesBatch for SqliteStore {
+    fn batch(&self, rows: &Bound<'_, PyAny>) -> PyResult<Batch> {
+        Ok(Batch::Sqlite(
+            Arc::clone(&self.concrete),
+            encoded_rows_from_py(rows)?,
+        ))
+    }
+}
+
 /// The shared verbs, spelled out once for each class: `#[pymethods]` allows one impl block per
 /// class, so the class-specific methods are passed in and emitted alongside.
 macro_rules! store_class {
@@ -85,43 +144,43 @@ macro_rules! store_class {
             $($extra)*
 
             fn create_batch<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-                let rows = rows_from_py(rows)?;
-                self.handle.sync(py, move |s| Ok(s.create_batch(rows)?))
+                let batch = self.batch(rows)?;
+                self.handle.sync(py, move |s| batch.create_batch(s))
             }
 
             fn create_batch_async<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-                let rows = rows_from_py(rows)?;
-                self.handle.spawn(py, move |s| Ok(s.create_batch(rows)?))
+                let batch = self.batch(rows)?;
+                self.handle.spawn(py, move |s| batch.create_batch(s))
             }
 
             fn create_missing<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-                let rows = rows_from_py(rows)?;
-                self.handle.sync(py, move |s| Ok(s.create_missing(rows)?))
+                let batch = self.batch(rows)?;
+                self.handle.sync(py, move |s| batch.create_missing(s))
             }
 
             fn create_missing_async<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-                let rows = rows_from_py(rows)?;
-                self.handle.spawn(py, move |s| Ok(s.create_missing(rows)?))
+                let batch = self.batch(rows)?;
+                self.handle.spawn(py, move |s| batch.create_missing(s))
             }
 
             fn upsert_batch<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-                let rows = rows_from_py(rows)?;
-                self.handle.sync(py, move |s| Ok(s.upsert_batch(rows)?))
+                let batch = self.batch(rows)?;
+                self.handle.sync(py, move |s| batch.upsert_batch(s))
             }
 
             fn upsert_batch_async<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-                let rows = rows_from_py(rows)?;
-                self.handle.spawn(py, move |s| Ok(s.upsert_batch(rows)?))
+                let batch = self.batch(rows)?;
+                self.handle.spawn(py, move |s| batch.upsert_batch(s))
             }
 
             fn update_batch<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-                let rows = rows_from_py(rows)?;
-                self.handle.sync(py, move |s| Ok(s.update_batch(rows)?))
+                let batch = self.batch(rows)?;
+                self.handle.sync(py, move |s| batch.update_batch(s))
             }
 
             fn update_batch_async<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-                let rows = rows_from_py(rows)?;
-                self.handle.spawn(py, move |s| Ok(s.update_batch(rows)?))
+                let batch = self.batch(rows)?;
+                self.handle.spawn(py, move |s| batch.update_batch(s))
             }
 
             fn read_batch<'py>(&self, py: Python<'py>, ids: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
@@ -291,6 +350,7 @@ store_class!(FileStore {
 #[pyclass(module = "dataknobs_data._native", frozen)]
 pub struct SqliteStore {
     handle: StoreHandle,
+    concrete: Arc<dataknobs_core::sqlite::SqliteStore>,
 }
 
 store_class!(SqliteStore {
@@ -323,8 +383,10 @@ store_class!(SqliteStore {
                 auto_create_table,
             )?)
         })?;
+        let concrete = Arc::new(store);
         Ok(SqliteStore {
-            handle: StoreHandle::new(Arc::new(store)),
+            handle: StoreHandle::new(concrete.clone()),
+            concrete,
         })
     }
 });
