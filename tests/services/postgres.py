@@ -61,6 +61,48 @@ class PostgresService:
             cfg["password"] = self.password
         return cfg
 
+    @property
+    def owned(self) -> bool:
+        """Whether this module started the cluster (and so may restart it)."""
+        return self.data_dir is not None
+
+    def psql(self, sql: str, timeout: float = 30) -> str:
+        """Runs ``sql`` with psql (the cluster's own, else the one on PATH); returns its output."""
+        exe = os.path.join(self._bin, "psql") if self._bin else (shutil.which("psql") or "psql")
+        done = subprocess.run(
+            [exe, self.dsn, "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "PGPASSWORD": self.password or ""},
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"psql failed: {done.stderr.strip()}")
+        return done.stdout.strip()
+
+    def psql_background(self, sql: str) -> subprocess.Popen[str]:
+        """Starts psql on ``sql`` without waiting (to hold a lock, say)."""
+        exe = os.path.join(self._bin, "psql") if self._bin else (shutil.which("psql") or "psql")
+        return subprocess.Popen(
+            [exe, self.dsn, "-X", "-At", "-c", sql],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PGPASSWORD": self.password or ""},
+        )
+
+    def restart(self) -> None:
+        """Restarts a cluster this module started, on the same port."""
+        if self.data_dir is None or self._bin is None:
+            raise ServiceUnavailable("only a cluster started by the tests can be restarted")
+        pg_ctl = os.path.join(self._bin, "pg_ctl")
+        timeout = str(START_TIMEOUT_S)
+        # With a log file, or the server's output would hold psql's pipe open.
+        log = os.path.join(os.path.dirname(self.data_dir), "server.log")
+        _run_as_owner(
+            [pg_ctl, "restart", "-D", self.data_dir, "-m", "fast", "-w", "-t", timeout, "-l", log]
+        )
+
     def stop(self) -> None:
         if self.data_dir is None or self._bin is None:
             return

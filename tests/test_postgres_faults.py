@@ -1,0 +1,141 @@
+"""PostgreSQL under faults: killed connections, a restarted server, timeouts and a crowd.
+
+After each fault the test checks what was stored, and that the same database object goes on
+working (the pool drops dead connections and opens new ones).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dataknobs_data import (
+    DatabaseConnectionError,
+    DatabaseOperationError,
+    Query,
+    Record,
+)
+from dataknobs_data.backends.postgres import AsyncPostgresDatabase, SyncPostgresDatabase
+
+from .services.postgres import PostgresService, service
+
+
+@pytest.fixture
+def pg() -> PostgresService:
+    return service()
+
+
+def config(pg: PostgresService, **extra: Any) -> dict[str, Any]:
+    return {**pg.config(), "table": f"f_{uuid.uuid4().hex}", **extra}
+
+
+@pytest.fixture
+def db(pg: PostgresService) -> Iterator[SyncPostgresDatabase]:
+    database = SyncPostgresDatabase(config(pg, min_pool_size=1, max_pool_size=3))
+    database.connect()
+    yield database
+    database.close()
+
+
+def test_connection_killed_mid_copy_writes_nothing_and_the_pool_recovers(
+    pg: PostgresService, db: SyncPostgresDatabase
+) -> None:
+    table = db.config["table"]
+    records = [Record({"n": i, "pad": "x" * 200}, id=f"r{i:06d}") for i in range(300_000)]
+    outcome: dict[str, BaseException | None] = {}
+
+    def load() -> None:
+        try:
+            db.create_batch(records)
+            outcome["error"] = None
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    killed = "0"
+    deadline = time.monotonic() + 30
+    while loader.is_alive() and time.monotonic() < deadline:
+        killed = pg.psql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            f'WHERE query LIKE \'COPY "public"."{table}"%\' AND pid <> pg_backend_pid()'
+        )
+        if killed != "0":
+            break
+        time.sleep(0.005)
+    loader.join(60)
+    if killed == "0":
+        pytest.skip("the COPY finished before it could be interrupted")
+    assert isinstance(outcome["error"], DatabaseConnectionError), outcome
+    assert db.count() == 0, "a failed batch must leave nothing behind"
+    db.create_batch(records[:10])
+    assert db.count() == 10
+
+
+def test_server_restart_while_idle_next_call_succeeds(
+    pg: PostgresService, db: SyncPostgresDatabase
+) -> None:
+    if not pg.owned:
+        pytest.skip("DKDATA_PG_DSN server: not ours to restart")
+    db.create_batch([Record({"n": i}, id=f"r{i}") for i in range(5)])
+    pg.restart()
+    assert db.count() == 5
+    assert db.read("r3") is not None
+    db.upsert(Record({"n": 9}, id="r9"))
+    assert [r.id for r in db.all()] == ["r0", "r1", "r2", "r3", "r4", "r9"]
+
+
+def test_statement_timeout_is_a_typed_error(pg: PostgresService) -> None:
+    database = SyncPostgresDatabase(config(pg, command_timeout=0.3, min_pool_size=1))
+    database.connect()
+    try:
+        database.create(Record({"n": 1}, id="a"))
+        table = database.config["table"]
+        holder = pg.psql_background(
+            f'BEGIN; LOCK TABLE "public"."{table}" IN ACCESS EXCLUSIVE MODE; '
+            "SELECT pg_sleep(2); COMMIT;"
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                held = pg.psql(
+                    "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' "
+                    f'AND relation = to_regclass(\'"public"."{table}"\') AND granted'
+                )
+                if held != "0":
+                    break
+                time.sleep(0.02)
+            start = time.monotonic()
+            with pytest.raises(DatabaseOperationError, match="timeout"):
+                database.count(Query().filter("n", "=", 1))
+            assert time.monotonic() - start < 1.5
+        finally:
+            holder.wait(30)
+        assert database.count() == 1
+    finally:
+        database.close()
+
+
+def test_two_hundred_tasks_on_a_pool_of_five(pg: PostgresService) -> None:
+    database = AsyncPostgresDatabase(config(pg, min_pool_size=1, max_pool_size=5))
+
+    async def task(k: int) -> bool:
+        await database.upsert(Record({"k": k}, id=f"k{k}"))
+        await database.count(Query().filter("k", ">=", 0))
+        return await database.exists(f"k{k}")
+
+    async def main() -> list[bool]:
+        await database.connect()
+        try:
+            return await asyncio.wait_for(asyncio.gather(*(task(k) for k in range(200))), 120)
+        finally:
+            assert database.pool_stats()["size"] <= 5
+            await database.close()
+
+    assert all(asyncio.run(main()))
