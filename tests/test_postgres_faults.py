@@ -139,3 +139,19 @@ def test_two_hundred_tasks_on_a_pool_of_five(pg: PostgresService) -> None:
             await database.close()
 
     assert all(asyncio.run(main()))
+
+
+def test_idle_connections_killed_next_calls_succeed(
+    pg: PostgresService, db: SyncPostgresDatabase
+) -> None:
+    db.create_batch([Record({"n": i}, id=f"r{i}") for i in range(3)])
+    for _ in range(3):
+        pg.psql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'dataknobs-data' AND pid <> pg_backend_pid()"
+        )
+        # Right away: the pool may still hold the dead connections.
+        assert db.count(Query().filter("n", ">=", 1)) == 2
+        assert db.read("r0") is not None
+        db.upsert(Record({"n": 5}, id="r2"))
+    assert [r["n"] for r in db.all()] == [0, 1, 5]

@@ -307,8 +307,9 @@ impl PostgresStore {
             self.table,
             self.unnest()
         );
-        self.write_arrays("upsert", &sql, &Self::last_values(&rows, &d))
-            .await?;
+        let last = Self::last_values(&rows, &d);
+        let (sql, last) = (&sql, &last);
+        retry_once(move || self.write_arrays("upsert", sql, last)).await?;
         Ok(rows.into_iter().map(|r| r.id).collect())
     }
 
@@ -324,9 +325,9 @@ impl PostgresStore {
             self.table,
             self.unnest()
         );
-        let found = self
-            .write_arrays("update", &sql, &Self::last_values(&rows, &d))
-            .await?;
+        let last = Self::last_values(&rows, &d);
+        let (sql, last) = (&sql, &last);
+        let found = retry_once(move || self.write_arrays("update", sql, last)).await?;
         Ok(rows.iter().map(|r| found.contains(&r.id)).collect())
     }
 
@@ -347,21 +348,27 @@ impl PostgresStore {
     }
 
     pub async fn read_batch(&self, ids: &[String]) -> Result<Vec<Option<Row>>> {
-        let (_pool, client) = self.conn().await?;
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let found: HashMap<String, Row> = self
-            .rows_by_id(&client, &refs)
-            .await?
-            .into_iter()
-            .map(|r| (r.id.clone(), r))
-            .collect();
+        let refs = &refs;
+        let found: HashMap<String, Row> = retry_once(move || async move {
+            let (_pool, client) = self.conn().await?;
+            self.rows_by_id(&client, refs).await
+        })
+        .await?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
         Ok(ids.iter().map(|id| found.get(id).cloned()).collect())
     }
 
     pub async fn exists_batch(&self, ids: &[String]) -> Result<Vec<bool>> {
-        let (_pool, client) = self.conn().await?;
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let stored = self.stored_ids(&client, &refs).await?;
+        let refs = &refs;
+        let stored = retry_once(move || async move {
+            let (_pool, client) = self.conn().await?;
+            self.stored_ids(&client, refs).await
+        })
+        .await?;
         Ok(ids.iter().map(|id| stored.contains(id)).collect())
     }
 
@@ -430,8 +437,12 @@ impl PostgresStore {
 
     pub async fn search(&self, spec: &QuerySpec) -> Result<Vec<Row>> {
         let q = CompiledQuery::new(spec)?;
-        let (_pool, mut client) = self.conn().await?;
-        self.search_with(&mut client, &q, spec.cond.as_ref()).await
+        let (q, cond) = (&q, spec.cond.as_ref());
+        retry_once(move || async move {
+            let (_pool, mut client) = self.conn().await?;
+            self.search_with(&mut client, q, cond).await
+        })
+        .await
     }
 
     async fn search_with(
@@ -486,6 +497,11 @@ impl PostgresStore {
 
     pub async fn count(&self, spec: &QuerySpec) -> Result<usize> {
         let q = CompiledQuery::new(spec)?;
+        let q = &q;
+        retry_once(move || self.count_once(q, spec)).await
+    }
+
+    async fn count_once(&self, q: &CompiledQuery, spec: &QuerySpec) -> Result<usize> {
         let (_pool, mut client) = self.conn().await?;
         let op = |e| pg_err("count", e);
         if let Some(ids) = q.id_candidates() {
@@ -667,6 +683,20 @@ impl Producer {
 
     fn decode_row(&self, r: &tokio_postgres::Row) -> Result<Row> {
         decode_row(r, &self.table)
+    }
+}
+
+/// Runs `attempt` a second time when the first failed on a dead connection (a server restart,
+/// a killed backend): by then the pool has dropped that connection. Only for operations that
+/// change nothing or are idempotent, and whose answer a repeat does not change.
+async fn retry_once<T, F, Fut>(attempt: F) -> Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    match attempt().await {
+        Err(Error::Connection { .. }) => attempt().await,
+        other => other,
     }
 }
 
