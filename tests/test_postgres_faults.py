@@ -155,3 +155,44 @@ def test_idle_connections_killed_next_calls_succeed(
         assert db.read("r0") is not None
         db.upsert(Record({"n": 5}, id="r2"))
     assert [r["n"] for r in db.all()] == [0, 1, 5]
+
+
+def test_cancelled_task_cancels_the_server_query(pg: PostgresService) -> None:
+    database = AsyncPostgresDatabase(config(pg, min_pool_size=1, max_pool_size=2))
+    table = database.config["table"]
+
+    def waiting() -> int:
+        return int(
+            pg.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                f"'dataknobs-data' AND state = 'active' AND query LIKE '%\"{table}\"%'"
+            )
+        )
+
+    async def main() -> None:
+        await database.connect()
+        await database.create(Record({"n": 1}, id="a"))
+        holder = pg.psql_background(
+            f'BEGIN; LOCK TABLE "public"."{table}" IN ACCESS EXCLUSIVE MODE; '
+            "SELECT pg_sleep(3); COMMIT;"
+        )
+        try:
+            await asyncio.sleep(0.3)
+            task = asyncio.ensure_future(database.count(Query().filter("n", "=", 1)))
+            deadline = time.monotonic() + 5
+            while waiting() == 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            assert waiting() == 1
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            deadline = time.monotonic() + 2
+            while waiting() and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            assert waiting() == 0, "the server query outlived its task"
+        finally:
+            holder.wait(30)
+        assert await database.count() == 1
+        await database.close()
+
+    asyncio.run(main())

@@ -24,6 +24,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
 pub use config::PgSettings;
+use pool::Guarded;
 pub use pool::{live_pools, PoolStats, SharedPool};
 
 use crate::cursor::{Cursor, Page};
@@ -144,9 +145,9 @@ impl PostgresStore {
             .ok_or_else(|| Error::Closed("PostgresStore".into()))
     }
 
-    async fn conn(&self) -> Result<(Arc<SharedPool>, Object)> {
+    async fn conn(&self) -> Result<(Arc<SharedPool>, Guarded)> {
         let pool = self.shared()?;
-        let client = pool.get().await?;
+        let client = pool.get_guarded().await?;
         Ok((pool, client))
     }
 
@@ -198,12 +199,17 @@ impl PostgresStore {
         }
         .await;
         match copied {
-            Ok(()) => Ok(rows.into_iter().map(|r| r.id).collect()),
+            Ok(()) => {
+                client.done();
+                Ok(rows.into_iter().map(|r| r.id).collect())
+            }
             Err(e) if is_unique_violation(&e) => {
                 // COPY inserts in input order, so the violation names the first stored id the
                 // batch repeats; look it up anyway in case the detail text is not ours to parse.
                 let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-                let stored = self.stored_ids(&client, &ids).await?;
+                let stored = self.stored_ids(&client, &ids).await;
+                client.done();
+                let stored = stored?;
                 let first = ids.iter().find(|id| stored.contains(**id));
                 Err(Error::Duplicate(match (first, duplicate_id(&e)) {
                     (Some(id), _) => id.to_string(),
@@ -213,6 +219,7 @@ impl PostgresStore {
             }
             Err(e) => {
                 pool.note_error();
+                client.done();
                 Err(pg_err("create", e))
             }
         }
@@ -251,7 +258,9 @@ impl PostgresStore {
             let stmt = client.prepare_cached(sql).await?;
             client.query(&stmt, &[&ids, &data, &meta]).await
         };
-        let out = run.await.map_err(|e| {
+        let out = run.await;
+        client.done();
+        let out = out.map_err(|e| {
             pool.note_error();
             pg_err(operation, e)
         })?;
@@ -352,7 +361,9 @@ impl PostgresStore {
         let refs = &refs;
         let found: HashMap<String, Row> = retry_once(move || async move {
             let (_pool, client) = self.conn().await?;
-            self.rows_by_id(&client, refs).await
+            let rows = self.rows_by_id(&client, refs).await;
+            client.done();
+            rows
         })
         .await?
         .into_iter()
@@ -366,7 +377,9 @@ impl PostgresStore {
         let refs = &refs;
         let stored = retry_once(move || async move {
             let (_pool, client) = self.conn().await?;
-            self.stored_ids(&client, refs).await
+            let stored = self.stored_ids(&client, refs).await;
+            client.done();
+            stored
         })
         .await?;
         Ok(ids.iter().map(|id| stored.contains(id)).collect())
@@ -384,7 +397,9 @@ impl PostgresStore {
                 .await?;
             client.query(&stmt, &[&refs]).await
         };
-        let rows = run.await.map_err(|e| {
+        let rows = run.await;
+        client.done();
+        let rows = rows.map_err(|e| {
             pool.note_error();
             pg_err("delete", e)
         })?;
@@ -440,7 +455,9 @@ impl PostgresStore {
         let (q, cond) = (&q, spec.cond.as_ref());
         retry_once(move || async move {
             let (_pool, mut client) = self.conn().await?;
-            self.search_with(&mut client, q, cond).await
+            let rows = self.search_with(&mut client, q, cond).await;
+            client.done();
+            rows
         })
         .await
     }
@@ -503,6 +520,17 @@ impl PostgresStore {
 
     async fn count_once(&self, q: &CompiledQuery, spec: &QuerySpec) -> Result<usize> {
         let (_pool, mut client) = self.conn().await?;
+        let n = self.count_with(&mut client, q, spec).await;
+        client.done();
+        n
+    }
+
+    async fn count_with(
+        &self,
+        client: &mut Object,
+        q: &CompiledQuery,
+        spec: &QuerySpec,
+    ) -> Result<usize> {
         let op = |e| pg_err("count", e);
         if let Some(ids) = q.id_candidates() {
             let n: i64 = client
@@ -529,7 +557,7 @@ impl PostgresStore {
             return Ok(usize::try_from(n).unwrap_or(0));
         }
         let mut n = 0usize;
-        self.scan(&mut client, &plan, None, |row| {
+        self.scan(client, &plan, None, |row| {
             if q.matches(&row)? {
                 n += 1;
             }
@@ -543,11 +571,12 @@ impl PostgresStore {
         let (pool, client) = self.conn().await?;
         let n = client
             .execute(&format!("DELETE FROM {}", self.table), &[])
-            .await
-            .map_err(|e| {
-                pool.note_error();
-                pg_err("clear", e)
-            })?;
+            .await;
+        client.done();
+        let n = n.map_err(|e| {
+            pool.note_error();
+            pg_err("clear", e)
+        })?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
@@ -565,10 +594,9 @@ impl PostgresStore {
         let q = CompiledQuery::new(&spec)?;
         let (pool, mut client) = self.conn().await?;
         if q.has_sort() || q.id_candidates().is_some() {
-            let rows = self
-                .search_with(&mut client, &q, spec.cond.as_ref())
-                .await?;
-            return memory::stream_rows(rows, batch_size, prefetch);
+            let rows = self.search_with(&mut client, &q, spec.cond.as_ref()).await;
+            client.done();
+            return memory::stream_rows(rows?, batch_size, prefetch);
         }
         let (tx, cursor) = Cursor::channel(prefetch);
         let plan = Plan::new(spec.cond.as_ref());
@@ -582,7 +610,7 @@ impl PostgresStore {
         tokio::spawn(async move {
             let outcome = producer.run(&mut client, q, batch_size, &tx).await;
             // The connection goes back to the pool before the last page waits for a reader.
-            drop(client);
+            client.done();
             match outcome {
                 Ok(Some(last)) => {
                     let _ = tx.send(Ok(last)).await;

@@ -105,6 +105,16 @@ impl SharedPool {
         Ok(shared)
     }
 
+    /// A connection from the pool, guarded (see [`Guarded`]).
+    pub(crate) async fn get_guarded(&self) -> Result<Guarded> {
+        let obj = self.get().await?;
+        Ok(Guarded {
+            token: obj.cancel_token(),
+            obj: Some(obj),
+            armed: true,
+        })
+    }
+
     /// A connection from the pool.
     pub(crate) async fn get(&self) -> Result<Object> {
         if self.pool.status().available == 0 {
@@ -152,4 +162,61 @@ pub fn live_pools() -> usize {
         .values()
         .filter(|w| w.strong_count() > 0)
         .count()
+}
+
+/// A pooled connection for one operation. The operation calls [`Guarded::done`] when it has
+/// finished with it; if the guard is dropped before that (the caller's future was dropped: a
+/// cancelled Python task, a timeout), the statement may still be running, so the server is told
+/// to cancel it and the connection is closed rather than handed to the next caller, who could
+/// otherwise receive the cancel meant for this one.
+pub(crate) struct Guarded {
+    obj: Option<Object>,
+    token: tokio_postgres::CancelToken,
+    armed: bool,
+}
+
+impl Guarded {
+    /// The operation is over: the connection goes back to the pool on drop.
+    pub(crate) fn done(mut self) {
+        self.armed = false;
+    }
+}
+
+impl std::ops::Deref for Guarded {
+    type Target = Object;
+
+    fn deref(&self) -> &Object {
+        // Only Drop takes the object out, so it is always there before.
+        self.obj
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("connection used after drop"))
+    }
+}
+
+impl std::ops::DerefMut for Guarded {
+    fn deref_mut(&mut self) -> &mut Object {
+        self.obj
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("connection used after drop"))
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Some(obj) = self.obj.take() else {
+            return;
+        };
+        // Detached from the pool: the client dies with the task below.
+        let client = Object::take(obj);
+        let token = self.token.clone();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = token.cancel_query(NoTls).await;
+                drop(client);
+            });
+        }
+    }
 }
