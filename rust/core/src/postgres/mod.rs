@@ -145,6 +145,27 @@ impl PostgresStore {
             .ok_or_else(|| Error::Closed("PostgresStore".into()))
     }
 
+    /// Runs `attempt` a second time when the first failed on a dead connection (a server
+    /// restart, killed backends). Whatever killed one connection likely killed its idle
+    /// siblings too, before the client noticed: the pool drops them all so the second attempt
+    /// opens a fresh one. Only for operations that change nothing or are idempotent, and whose
+    /// answer a repeat does not change.
+    async fn retry_once<T, F, Fut>(&self, attempt: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        match attempt().await {
+            Err(Error::Connection { .. }) => {
+                if let Ok(pool) = self.shared() {
+                    pool.drop_idle();
+                }
+                attempt().await
+            }
+            other => other,
+        }
+    }
+
     async fn conn(&self) -> Result<(Arc<SharedPool>, Guarded)> {
         let pool = self.shared()?;
         let client = pool.get_guarded().await?;
@@ -318,7 +339,8 @@ impl PostgresStore {
         );
         let last = Self::last_values(&rows, &d);
         let (sql, last) = (&sql, &last);
-        retry_once(move || self.write_arrays("upsert", sql, last)).await?;
+        self.retry_once(move || self.write_arrays("upsert", sql, last))
+            .await?;
         Ok(rows.into_iter().map(|r| r.id).collect())
     }
 
@@ -336,7 +358,9 @@ impl PostgresStore {
         );
         let last = Self::last_values(&rows, &d);
         let (sql, last) = (&sql, &last);
-        let found = retry_once(move || self.write_arrays("update", sql, last)).await?;
+        let found = self
+            .retry_once(move || self.write_arrays("update", sql, last))
+            .await?;
         Ok(rows.iter().map(|r| found.contains(&r.id)).collect())
     }
 
@@ -359,29 +383,31 @@ impl PostgresStore {
     pub async fn read_batch(&self, ids: &[String]) -> Result<Vec<Option<Row>>> {
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         let refs = &refs;
-        let found: HashMap<String, Row> = retry_once(move || async move {
-            let (_pool, client) = self.conn().await?;
-            let rows = self.rows_by_id(&client, refs).await;
-            client.done();
-            rows
-        })
-        .await?
-        .into_iter()
-        .map(|r| (r.id.clone(), r))
-        .collect();
+        let found: HashMap<String, Row> = self
+            .retry_once(move || async move {
+                let (_pool, client) = self.conn().await?;
+                let rows = self.rows_by_id(&client, refs).await;
+                client.done();
+                rows
+            })
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
         Ok(ids.iter().map(|id| found.get(id).cloned()).collect())
     }
 
     pub async fn exists_batch(&self, ids: &[String]) -> Result<Vec<bool>> {
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         let refs = &refs;
-        let stored = retry_once(move || async move {
-            let (_pool, client) = self.conn().await?;
-            let stored = self.stored_ids(&client, refs).await;
-            client.done();
-            stored
-        })
-        .await?;
+        let stored = self
+            .retry_once(move || async move {
+                let (_pool, client) = self.conn().await?;
+                let stored = self.stored_ids(&client, refs).await;
+                client.done();
+                stored
+            })
+            .await?;
         Ok(ids.iter().map(|id| stored.contains(id)).collect())
     }
 
@@ -453,7 +479,7 @@ impl PostgresStore {
     pub async fn search(&self, spec: &QuerySpec) -> Result<Vec<Row>> {
         let q = CompiledQuery::new(spec)?;
         let (q, cond) = (&q, spec.cond.as_ref());
-        retry_once(move || async move {
+        self.retry_once(move || async move {
             let (_pool, mut client) = self.conn().await?;
             let rows = self.search_with(&mut client, q, cond).await;
             client.done();
@@ -515,7 +541,7 @@ impl PostgresStore {
     pub async fn count(&self, spec: &QuerySpec) -> Result<usize> {
         let q = CompiledQuery::new(spec)?;
         let q = &q;
-        retry_once(move || self.count_once(q, spec)).await
+        self.retry_once(move || self.count_once(q, spec)).await
     }
 
     async fn count_once(&self, q: &CompiledQuery, spec: &QuerySpec) -> Result<usize> {
@@ -711,20 +737,6 @@ impl Producer {
 
     fn decode_row(&self, r: &tokio_postgres::Row) -> Result<Row> {
         decode_row(r, &self.table)
-    }
-}
-
-/// Runs `attempt` a second time when the first failed on a dead connection (a server restart,
-/// a killed backend): by then the pool has dropped that connection. Only for operations that
-/// change nothing or are idempotent, and whose answer a repeat does not change.
-async fn retry_once<T, F, Fut>(attempt: F) -> Result<T>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    match attempt().await {
-        Err(Error::Connection { .. }) => attempt().await,
-        other => other,
     }
 }
 

@@ -134,6 +134,11 @@ impl SharedPool {
         })
     }
 
+    /// Closes every idle connection; the next caller gets a new one.
+    pub(crate) fn drop_idle(&self) {
+        self.pool.retain(|_, _| false);
+    }
+
     pub(crate) fn note_error(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
     }
