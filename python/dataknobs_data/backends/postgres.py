@@ -9,6 +9,7 @@ released.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 from .. import _native
@@ -84,3 +85,14 @@ class SyncPostgresDatabase(_PostgresStore, NativeSyncDatabase):
 
 class AsyncPostgresDatabase(_PostgresStore, NativeAsyncDatabase):
     """Records in a PostgreSQL table, async face: each call awaits the Rust future directly."""
+
+    async def connect(self) -> None:
+        """Open the pool and the table off the event loop (also done on first use)."""
+        self._closed = False
+        if self._store is None:
+            store = await asyncio.to_thread(self._open_store)
+            if self._store is None:
+                self._store = store
+            else:
+                # Another task connected meanwhile; keep its store.
+                store.close()
