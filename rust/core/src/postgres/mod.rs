@@ -582,8 +582,27 @@ impl PostgresStore {
                 .get(0);
             return Ok(usize::try_from(n).unwrap_or(0));
         }
-        let mut n = 0usize;
-        self.scan(client, &plan, None, |row| {
+        // Count what SQL is sure of; only the rows it is unsure of go through the reference.
+        let (lo, hi, params) = &plan.pair;
+        let sql = format!(
+            "SELECT count(*) FILTER (WHERE {lo}), count(*) FILTER (WHERE NOT {lo}) FROM {} \
+             WHERE {hi}",
+            self.table,
+        );
+        let doubtful = Plan {
+            hi: format!("({hi}) AND NOT {lo}"),
+            params: params.clone(),
+            exact: false,
+            pair: ("false".into(), "false".into(), Vec::new()),
+        };
+        let row = client.query_one(&sql, &doubtful.args()).await.map_err(op)?;
+        let (sure, unsure): (i64, i64) = (row.get(0), row.get(1));
+        let sure = usize::try_from(sure).unwrap_or(0);
+        if unsure == 0 {
+            return Ok(sure);
+        }
+        let mut n = sure;
+        self.scan(client, &doubtful, None, |row| {
             if q.matches(&row)? {
                 n += 1;
             }
@@ -746,6 +765,9 @@ struct Plan {
     hi: String,
     params: Vec<String>,
     exact: bool,
+    /// `lo` (rows that certainly match) and `hi` numbered together, with their parameters:
+    /// `params` binds `hi` alone, which may use fewer of them.
+    pair: (String, String, Vec<String>),
 }
 
 impl Plan {
@@ -755,6 +777,7 @@ impl Plan {
                 hi: "true".into(),
                 params: Vec::new(),
                 exact: true,
+                pair: ("true".into(), "true".into(), Vec::new()),
             },
             Some(c) => {
                 let t = sql::translate(c);
@@ -763,6 +786,7 @@ impl Plan {
                     hi,
                     exact: t.pred.is_exact(),
                     params,
+                    pair: t.pair_sql(),
                 }
             }
         }

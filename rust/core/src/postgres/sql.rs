@@ -48,7 +48,7 @@ impl Pred {
         matches!(self, Pred::Exact(_))
     }
 
-    fn lo(&self) -> &str {
+    pub(crate) fn lo(&self) -> &str {
         match self {
             Pred::Exact(s) => s,
             Pred::Approx { lo, .. } => lo,
@@ -380,28 +380,42 @@ impl Translated {
     /// `hi` with its placeholders numbered `$1::text`, `$2::text`... in order of use, and the
     /// parameters it binds.
     pub(crate) fn hi_sql(&self) -> (String, Vec<String>) {
-        let hi = self.pred.hi();
-        let mut out = String::with_capacity(hi.len());
-        let mut used = Vec::new();
-        let mut rest = hi;
-        while let Some(start) = rest.find(MARK_OPEN) {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + MARK_OPEN.len_utf8()..];
-            let Some(end) = after.find(MARK_CLOSE) else {
-                break;
-            };
-            let text = after[..end]
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| self.params.get(i))
-                .cloned()
-                .unwrap_or_default();
-            used.push(text);
-            out.push_str(&format!("${}::text", used.len()));
-            rest = &after[end + MARK_CLOSE.len_utf8()..];
+        let (mut texts, params) = self.number(&[self.pred.hi()]);
+        (texts.remove(0), params)
+    }
+
+    /// `lo` and `hi` numbered alike (one `$n` per parameter), and the parameters they bind.
+    pub(crate) fn pair_sql(&self) -> (String, String, Vec<String>) {
+        let (mut texts, params) = self.number(&[self.pred.lo(), self.pred.hi()]);
+        let hi = texts.remove(1);
+        (texts.remove(0), hi, params)
+    }
+
+    fn number(&self, texts: &[&str]) -> (Vec<String>, Vec<String>) {
+        let mut slot: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+        let mut used: Vec<String> = Vec::new();
+        let mut outs = Vec::with_capacity(texts.len());
+        for text in texts {
+            let mut out = String::with_capacity(text.len());
+            let mut rest = *text;
+            while let Some(start) = rest.find(MARK_OPEN) {
+                out.push_str(&rest[..start]);
+                let after = &rest[start + MARK_OPEN.len_utf8()..];
+                let Some(end) = after.find(MARK_CLOSE) else {
+                    break;
+                };
+                let index = after[..end].parse::<usize>().unwrap_or(usize::MAX);
+                let n = *slot.entry(index).or_insert_with(|| {
+                    used.push(self.params.get(index).cloned().unwrap_or_default());
+                    used.len()
+                });
+                out.push_str(&format!("${n}::text"));
+                rest = &after[end + MARK_CLOSE.len_utf8()..];
+            }
+            out.push_str(rest);
+            outs.push(out);
         }
-        out.push_str(rest);
-        (out, used)
+        (outs, used)
     }
 }
 
@@ -463,6 +477,15 @@ mod tests {
         let (sql, params) = t.hi_sql();
         assert_eq!(params, vec!["\"p\"".to_string(), "\"q\"".to_string()]);
         assert!(sql.contains("$2::text"), "{sql}");
+        // lo and hi share their numbering.
+        let t = translate(&Cond::And(vec![
+            f("a", Op::Eq, Value::Str("p".into())),
+            f("b", Op::Gt, Value::Int(3)),
+        ]));
+        let (lo, hi, params) = t.pair_sql();
+        assert_eq!(params.len(), 2);
+        assert!(lo.contains("$1::text") && lo.contains("$2::text"), "{lo}");
+        assert!(hi.contains("$1::text") && hi.contains("$2::text"), "{hi}");
     }
 
     #[test]
