@@ -124,6 +124,15 @@ fn plain_field(f: &str) -> bool {
     valid_identifier(f) && f != "id" && f != "metadata"
 }
 
+/// Whether every JSON writer in use writes `x` as a string literal verbatim, so a document
+/// holding the string must contain `"x"` byte for byte: letters, digits and a few punctuation
+/// marks that no writer escapes (not `/`, `<`, `>`, `&`, `'`, which some writers escape, and
+/// nothing beyond ASCII, which ASCII-only writers escape).
+fn raw_in_any_json(x: &str) -> bool {
+    x.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b" -_.,:;@+=#!?()[]{}*~|^$%".contains(&b))
+}
+
 /// The relative slack on numeric bounds: SQLite's text-to-double conversion is not always
 /// correctly rounded, so a stored float may read back an ulp or so away from Rust's value.
 const NUM_SLACK: f64 = 1e-9;
@@ -191,6 +200,12 @@ fn prefilter(cond: &Cond, args: &mut Vec<rusqlite::types::Value>) -> Option<Stri
             let eq = |v: &Value, args: &mut Vec<S>| -> Option<String> {
                 match v {
                     Value::Str(x) if x.contains('\0') => None,
+                    // A substring test rejects most rows without parsing their JSON.
+                    Value::Str(x) if raw_in_any_json(x) => {
+                        args.push(S::Text(format!("\"{x}\"")));
+                        args.push(S::Text(x.clone()));
+                        Some(format!("(instr(data, ?) > 0 AND {j} = ?)"))
+                    }
                     Value::Str(x) => {
                         args.push(S::Text(x.clone()));
                         Some(format!("{j} = ?"))
@@ -275,9 +290,15 @@ fn prefilter(cond: &Cond, args: &mut Vec<rusqlite::types::Value>) -> Option<Stri
                     // length() stops at a NUL, so such prefixes are left to Rust.
                     Value::Str(x) if !x.contains('\0') => {
                         let n = i64::try_from(x.chars().count()).ok()?;
+                        let quick = if raw_in_any_json(x) {
+                            args.push(S::Text(format!("\"{x}")));
+                            "instr(data, ?) > 0 AND "
+                        } else {
+                            ""
+                        };
                         args.push(S::Integer(n));
                         args.push(S::Text(x.clone()));
-                        Some(format!("substr({j}, 1, ?) = ?"))
+                        Some(format!("({quick}substr({j}, 1, ?) = ?)"))
                     }
                     _ => None,
                 },
@@ -1207,16 +1228,24 @@ mod tests {
         let mut hand = Map::new();
         hand.insert("f".into(), Value::Str("a".into()));
         hand.insert("k".into(), Value::Int(1));
-        mem.create_batch(vec![Row {
-            id: "hand".into(),
-            data: hand,
-            metadata: Map::new(),
-        }])
+        mem.create_batch(vec![
+            Row {
+                id: "hand".into(),
+                data: hand.clone(),
+                metadata: Map::new(),
+            },
+            Row {
+                id: "spaced".into(),
+                data: hand,
+                metadata: Map::new(),
+            },
+        ])
         .unwrap();
         sql.with_conn(|c| {
             c.execute(
                 "INSERT INTO \"records\" (id, data, metadata) VALUES \
-                 ('hand', '{\"$map\": {\"f\": \"a\", \"k\": 1}}', '{}')",
+                 ('hand', '{\"$map\": {\"f\": \"a\", \"k\": 1}}', '{}'), \
+                 ('spaced', ' { \"f\" :\t\"a\" ,\n \"k\" : 1 } ', ' { } ')",
                 [],
             )
             .map_err(op_err("test"))
