@@ -46,21 +46,22 @@ pub struct PostgresStore {
     sel_all: String,
 }
 
-/// Input positions grouped by id: the first position, and the last (whose row wins).
+/// Input positions grouped by id: each id's first position, in input order, and its last
+/// position (whose row wins).
 struct Dedup<'a> {
-    order: Vec<&'a str>,
+    first: Vec<(&'a str, usize)>,
     last: HashMap<&'a str, usize>,
 }
 
 fn dedup(rows: &[Row]) -> Dedup<'_> {
-    let mut order = Vec::with_capacity(rows.len());
+    let mut first = Vec::with_capacity(rows.len());
     let mut last = HashMap::with_capacity(rows.len());
     for (i, r) in rows.iter().enumerate() {
         if last.insert(r.id.as_str(), i).is_none() {
-            order.push(r.id.as_str());
+            first.push((r.id.as_str(), i));
         }
     }
-    Dedup { order, last }
+    Dedup { first, last }
 }
 
 impl PostgresStore {
@@ -300,11 +301,7 @@ impl PostgresStore {
             return Ok(Vec::new());
         }
         let d = dedup(&rows);
-        let first: Vec<&Row> = d
-            .order
-            .iter()
-            .filter_map(|id| rows.iter().find(|r| r.id == *id))
-            .collect();
+        let first: Vec<&Row> = d.first.iter().filter_map(|(_, i)| rows.get(*i)).collect();
         let sql = format!(
             "INSERT INTO {} (id, data, metadata) SELECT id, data, metadata FROM {} ORDER BY ord \
              ON CONFLICT (id) DO NOTHING RETURNING id",
@@ -321,7 +318,10 @@ impl PostgresStore {
 
     /// Rows in first-occurrence order, each carrying the last value given for its id.
     fn last_values<'a>(rows: &'a [Row], d: &Dedup<'a>) -> Vec<&'a Row> {
-        d.order.iter().map(|id| &rows[d.last[id]]).collect()
+        d.first
+            .iter()
+            .filter_map(|(id, _)| d.last.get(id).and_then(|i| rows.get(*i)))
+            .collect()
     }
 
     pub async fn upsert_batch(&self, rows: Vec<Row>) -> Result<Vec<String>> {

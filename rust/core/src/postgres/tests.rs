@@ -131,3 +131,35 @@ fn wrong_port_is_a_connection_error() {
     let e = rt.block_on(PostgresStore::open(s)).err();
     assert!(matches!(e, Some(Error::Connection { .. })), "{e:?}");
 }
+
+#[test]
+fn repeated_ids_in_a_batch_behave_as_on_the_memory_store() {
+    let Some(dsn) = dsn() else {
+        return;
+    };
+    let rt = rt();
+    let pg = Blocking {
+        s: rt.block_on(PostgresStore::open(settings(&dsn))).unwrap(),
+        rt,
+    };
+    let mem = crate::memory::MemoryStore::new();
+    let stores: [&dyn crate::testutil::StoreObj; 2] = [&pg, &mem];
+    let mut outcomes = Vec::new();
+    for s in stores {
+        let created = s
+            .create_missing(vec![row("a", 1), row("b", 2), row("a", 3)])
+            .unwrap();
+        let upserted = s
+            .upsert_batch(vec![row("c", 4), row("a", 5), row("c", 6)])
+            .unwrap();
+        let updated = s
+            .update_batch(vec![row("b", 7), row("x", 0), row("b", 8)])
+            .unwrap();
+        let deleted = s.delete_batch(&["x".to_string(), "c".to_string(), "c".to_string()]);
+        let all = s.search(&QuerySpec::default()).unwrap();
+        outcomes.push(format!(
+            "{created:?} {upserted:?} {updated:?} {deleted:?} {all:?}"
+        ));
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+}
