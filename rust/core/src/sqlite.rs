@@ -374,9 +374,16 @@ impl Prepared {
         let mut args = Vec::new();
         let where_sql = match spec.cond.as_ref().and_then(|c| prefilter(c, &mut args)) {
             // Data stored as `{"$map": {...}}` (written by hand: this store never writes a
-            // plain field that way) hides its fields from the JSON paths, so let it through;
-            // a substring test is cheaper than a second JSON lookup on every rejected row.
-            Some(p) => format!(" WHERE ({p} OR instr(data, '$map') > 0)"),
+            // plain field that way) hides its fields from the JSON paths, so let it through.
+            // Plain comparisons on the text are the cheapest test SQLite has: they admit
+            // every text that does not start with `{"` (space or `}` after the brace, leading
+            // space) and every first key starting with `$` or an escape, a superset of the
+            // texts whose lone key reads as `$map`.
+            Some(p) => format!(
+                " WHERE ({p} OR data < '{{\"' OR data >= '{{#' \
+                 OR (data >= '{{\"$' AND data < '{{\"%') \
+                 OR (data >= '{{\"\\' AND data < '{{\"]'))"
+            ),
             None => String::new(),
         };
         Ok(Prepared {
@@ -1236,16 +1243,31 @@ mod tests {
             },
             Row {
                 id: "spaced".into(),
-                data: hand,
+                data: hand.clone(),
                 metadata: Map::new(),
             },
         ])
+        .unwrap();
+        mem.create_batch(
+            ["hand2", "hand3", "hand4", "hand5"]
+                .iter()
+                .map(|id| Row {
+                    id: id.to_string(),
+                    data: hand.clone(),
+                    metadata: Map::new(),
+                })
+                .collect(),
+        )
         .unwrap();
         sql.with_conn(|c| {
             c.execute(
                 "INSERT INTO \"records\" (id, data, metadata) VALUES \
                  ('hand', '{\"$map\": {\"f\": \"a\", \"k\": 1}}', '{}'), \
-                 ('spaced', ' { \"f\" :\t\"a\" ,\n \"k\" : 1 } ', ' { } ')",
+                 ('spaced', ' { \"f\" :\t\"a\" ,\n \"k\" : 1 } ', ' { } '), \
+                 ('hand2', ' {\"$map\": {\"f\": \"a\", \"k\": 1}}', '{}'), \
+                 ('hand3', '{ \"$map\": {\"f\": \"a\", \"k\": 1}}', '{}'), \
+                 ('hand4', '{\"\\u0024map\": {\"f\": \"a\", \"k\": 1}}', '{}'), \
+                 ('hand5', '{\"$m\\u0061p\": {\"f\": \"a\", \"k\": 1}}', '{}')",
                 [],
             )
             .map_err(op_err("test"))
