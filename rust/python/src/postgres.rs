@@ -57,8 +57,40 @@ async fn open_stream(
     Ok(Cursor::new(cursor))
 }
 
-#[pymethods]
-impl PostgresStore {
+/// Emits each store verb twice over the same async core call: a blocking method (GIL released
+/// while the runtime drives the future) and its `*_async` twin (the future as an awaitable).
+/// `prepare` converts the Python arguments under the GIL, before either face runs; `extra` holds
+/// the methods that are not verbs (one `#[pymethods]` block per class).
+macro_rules! verbs {
+    (extra { $($extra:tt)* } $(
+        $(#[$attr:meta])*
+        fn $name:ident / $name_async:ident ($($arg:ident: $ty:ty),*)
+            prepare { $($prep:stmt;)* }
+            |$s:ident| $call:expr;
+    )*) => {
+        #[pymethods]
+        impl PostgresStore {
+            $($extra)*
+
+            $(
+                $(#[$attr])*
+                fn $name<'py>(&self, py: Python<'py>, $($arg: $ty),*) -> PyResult<Bound<'py, PyAny>> {
+                    $($prep;)*
+                    self.block(py, move |$s| async move { $call })
+                }
+
+                $(#[$attr])*
+                fn $name_async<'py>(&self, py: Python<'py>, $($arg: $ty),*) -> PyResult<Bound<'py, PyAny>> {
+                    $($prep;)*
+                    self.awaitable(py, move |$s| async move { $call })
+                }
+            )*
+        }
+    };
+}
+
+verbs! {
+    extra {
     #[new]
     #[pyo3(signature = (
         host=None,
@@ -114,228 +146,50 @@ impl PostgresStore {
             pid: std::process::id(),
         })
     }
-
-    fn create_batch<'py>(
-        &self,
-        py: Python<'py>,
-        rows: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let rows = rows_from_py(rows)?;
-        self.block(py, move |s| async move { s.create_batch(rows).await })
     }
 
-    fn create_batch_async<'py>(
-        &self,
-        py: Python<'py>,
-        rows: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let rows = rows_from_py(rows)?;
-        self.awaitable(py, move |s| async move { s.create_batch(rows).await })
-    }
-
-    fn create_missing<'py>(
-        &self,
-        py: Python<'py>,
-        rows: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let rows = rows_from_py(rows)?;
-        self.block(py, move |s| async move { s.create_missing(rows).await })
-    }
-
-    fn create_missing_async<'py>(
-        &self,
-        py: Python<'py>,
-        rows: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let rows = rows_from_py(rows)?;
-        self.awaitable(py, move |s| async move { s.create_missing(rows).await })
-    }
-
-    fn upsert_batch<'py>(
-        &self,
-        py: Python<'py>,
-        rows: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let rows = rows_from_py(rows)?;
-        self.block(py, move |s| async move { s.upsert_batch(rows).await })
-    }
-
-    fn upsert_batch_async<'py>(
-        &self,
-        py: Python<'py>,
-        rows: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let rows = rows_from_py(rows)?;
-        self.awaitable(py, move |s| async move { s.upsert_batch(rows).await })
-    }
-
-    fn update_batch<'py>(
-        &self,
-        py: Python<'py>,
-        rows: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let rows = rows_from_py(rows)?;
-        self.block(py, move |s| async move { s.update_batch(rows).await })
-    }
-
-    fn update_batch_async<'py>(
-        &self,
-        py: Python<'py>,
-        rows: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let rows = rows_from_py(rows)?;
-        self.awaitable(py, move |s| async move { s.update_batch(rows).await })
-    }
-
-    fn read_batch<'py>(
-        &self,
-        py: Python<'py>,
-        ids: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let ids = ids_from_py(ids)?;
-        self.block(py, move |s| async move { s.read_batch(&ids).await })
-    }
-
-    fn read_batch_async<'py>(
-        &self,
-        py: Python<'py>,
-        ids: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let ids = ids_from_py(ids)?;
-        self.awaitable(py, move |s| async move { s.read_batch(&ids).await })
-    }
-
-    fn exists_batch<'py>(
-        &self,
-        py: Python<'py>,
-        ids: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let ids = ids_from_py(ids)?;
-        self.block(py, move |s| async move { s.exists_batch(&ids).await })
-    }
-
-    fn exists_batch_async<'py>(
-        &self,
-        py: Python<'py>,
-        ids: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let ids = ids_from_py(ids)?;
-        self.awaitable(py, move |s| async move { s.exists_batch(&ids).await })
-    }
-
-    fn delete_batch<'py>(
-        &self,
-        py: Python<'py>,
-        ids: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let ids = ids_from_py(ids)?;
-        self.block(py, move |s| async move { s.delete_batch(&ids).await })
-    }
-
-    fn delete_batch_async<'py>(
-        &self,
-        py: Python<'py>,
-        ids: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let ids = ids_from_py(ids)?;
-        self.awaitable(py, move |s| async move { s.delete_batch(&ids).await })
-    }
-
+    fn create_batch / create_batch_async(rows: &Bound<'py, PyAny>)
+        prepare { let rows = rows_from_py(rows)?; }
+        |s| s.create_batch(rows).await;
+    fn create_missing / create_missing_async(rows: &Bound<'py, PyAny>)
+        prepare { let rows = rows_from_py(rows)?; }
+        |s| s.create_missing(rows).await;
+    fn upsert_batch / upsert_batch_async(rows: &Bound<'py, PyAny>)
+        prepare { let rows = rows_from_py(rows)?; }
+        |s| s.upsert_batch(rows).await;
+    fn update_batch / update_batch_async(rows: &Bound<'py, PyAny>)
+        prepare { let rows = rows_from_py(rows)?; }
+        |s| s.update_batch(rows).await;
+    fn read_batch / read_batch_async(ids: &Bound<'py, PyAny>)
+        prepare { let ids = ids_from_py(ids)?; }
+        |s| s.read_batch(&ids).await;
+    fn exists_batch / exists_batch_async(ids: &Bound<'py, PyAny>)
+        prepare { let ids = ids_from_py(ids)?; }
+        |s| s.exists_batch(&ids).await;
+    fn delete_batch / delete_batch_async(ids: &Bound<'py, PyAny>)
+        prepare { let ids = ids_from_py(ids)?; }
+        |s| s.delete_batch(&ids).await;
     #[pyo3(signature = (spec=None))]
-    fn search<'py>(
-        &self,
-        py: Python<'py>,
-        spec: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let spec = spec_from_py(spec)?;
-        self.block(py, move |s| async move { s.search(&spec).await })
-    }
-
+    fn search / search_async(spec: Option<&Bound<'py, PyAny>>)
+        prepare { let spec = spec_from_py(spec)?; }
+        |s| s.search(&spec).await;
     #[pyo3(signature = (spec=None))]
-    fn search_async<'py>(
-        &self,
-        py: Python<'py>,
-        spec: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let spec = spec_from_py(spec)?;
-        self.awaitable(py, move |s| async move { s.search(&spec).await })
-    }
-
-    #[pyo3(signature = (spec=None))]
-    fn count<'py>(
-        &self,
-        py: Python<'py>,
-        spec: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let spec = spec_from_py(spec)?;
-        self.block(py, move |s| async move { s.count(&spec).await })
-    }
-
-    #[pyo3(signature = (spec=None))]
-    fn count_async<'py>(
-        &self,
-        py: Python<'py>,
-        spec: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let spec = spec_from_py(spec)?;
-        self.awaitable(py, move |s| async move { s.count(&spec).await })
-    }
-
-    fn clear<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.block(py, |s| async move { s.clear().await })
-    }
-
-    fn clear_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.awaitable(py, |s| async move { s.clear().await })
-    }
-
+    fn count / count_async(spec: Option<&Bound<'py, PyAny>>)
+        prepare { let spec = spec_from_py(spec)?; }
+        |s| s.count(&spec).await;
+    fn clear / clear_async()
+        prepare {}
+        |s| s.clear().await;
     #[pyo3(signature = (spec=None, batch_size=1000, prefetch=2))]
-    fn stream<'py>(
-        &self,
-        py: Python<'py>,
-        spec: Option<&Bound<'py, PyAny>>,
-        batch_size: usize,
-        prefetch: usize,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        check_batch_size(batch_size)?;
-        let spec = spec_from_py(spec)?;
-        self.block(py, move |s| open_stream(s, spec, batch_size, prefetch))
-    }
-
-    #[pyo3(signature = (spec=None, batch_size=1000, prefetch=2))]
-    fn stream_async<'py>(
-        &self,
-        py: Python<'py>,
-        spec: Option<&Bound<'py, PyAny>>,
-        batch_size: usize,
-        prefetch: usize,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        check_batch_size(batch_size)?;
-        let spec = spec_from_py(spec)?;
-        self.awaitable(py, move |s| open_stream(s, spec, batch_size, prefetch))
-    }
-
-    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.block(py, |s| async move { s.close() })
-    }
-
-    fn close_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.awaitable(py, |s| async move { s.close() })
-    }
-
-    /// The shared pool's settings key (no password) and counters.
-    fn pool_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        check_pid(self.pid).map_err(|e| e.into_pyerr(py))?;
-        let st = self
-            .store
-            .pool_stats()
-            .map_err(|e| crate::errors::core_to_py(py, e))?;
-        Stats(st).to_python(py)
-    }
-
-    fn pool_stats_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.awaitable(py, |s| async move { s.pool_stats().map(Stats) })
-    }
+    fn stream / stream_async(spec: Option<&Bound<'py, PyAny>>, batch_size: usize, prefetch: usize)
+        prepare { check_batch_size(batch_size)?; let spec = spec_from_py(spec)?; }
+        |s| open_stream(s, spec, batch_size, prefetch).await;
+    fn close / close_async()
+        prepare {}
+        |s| s.close();
+    fn pool_stats / pool_stats_async()
+        prepare {}
+        |s| s.pool_stats().map(Stats);
 }
 
 /// Pool counters on their way to a Python dict.
