@@ -47,7 +47,7 @@ def test_connection_killed_mid_copy_writes_nothing_and_the_pool_recovers(
     pg: PostgresService, db: SyncPostgresDatabase
 ) -> None:
     table = db.config["table"]
-    records = [Record({"n": i, "pad": "x" * 200}, id=f"r{i:06d}") for i in range(300_000)]
+    records = [Record({"n": i, "pad": "x" * 200}, id=f"r{i:06d}") for i in range(50_000)]
     outcome: dict[str, BaseException | None] = {}
 
     def load() -> None:
@@ -57,25 +57,48 @@ def test_connection_killed_mid_copy_writes_nothing_and_the_pool_recovers(
         except BaseException as exc:
             outcome["error"] = exc
 
+    # A lock held elsewhere parks the COPY inside the server, so the kill always lands mid-COPY
+    # however fast the machine is.
+    holder = pg.psql_background(
+        f'BEGIN; LOCK TABLE "public"."{table}" IN ACCESS EXCLUSIVE MODE; '
+        "SELECT pg_sleep(30); COMMIT;"
+    )
     loader = threading.Thread(target=load)
-    loader.start()
-    killed = "0"
-    deadline = time.monotonic() + 30
-    while loader.is_alive() and time.monotonic() < deadline:
-        killed = pg.psql(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            f'WHERE query LIKE \'COPY "public"."{table}"%\' AND pid <> pg_backend_pid()'
+    try:
+        wait_until(
+            pg,
+            "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' "
+            f'AND relation = to_regclass(\'"public"."{table}"\') AND granted',
         )
-        if killed != "0":
-            break
-        time.sleep(0.005)
-    loader.join(60)
-    if killed == "0":
-        pytest.skip("the COPY finished before it could be interrupted")
+        loader.start()
+        killed = wait_until(
+            pg,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            f"WHERE query LIKE 'COPY \"public\".\"{table}\"%' AND wait_event_type = 'Lock'",
+        )
+        assert killed != "0", "the COPY never started"
+    finally:
+        pg.psql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()"
+        )
+        holder.wait(30)
+        if loader.ident is not None:  # started
+            loader.join(60)
     assert isinstance(outcome["error"], DatabaseConnectionError), outcome
     assert db.count() == 0, "a failed batch must leave nothing behind"
     db.create_batch(records[:10])
     assert db.count() == 10
+
+
+def wait_until(pg: PostgresService, sql: str, seconds: float = 20) -> str:
+    """Run ``sql`` until it returns something other than "0" (or time runs out)."""
+    deadline = time.monotonic() + seconds
+    answer = pg.psql(sql)
+    while answer == "0" and time.monotonic() < deadline:
+        time.sleep(0.02)
+        answer = pg.psql(sql)
+    return answer
 
 
 def test_server_restart_while_idle_next_call_succeeds(
