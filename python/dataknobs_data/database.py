@@ -21,7 +21,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 from .exceptions import ConfigurationError, DuplicateRecordError
 from .query import Query
@@ -53,7 +53,7 @@ def check_config(owner: str, accepted: frozenset[str] | None, config: Mapping[st
             )
 
 
-def attach_schema(db: AsyncDatabase | SyncDatabase, config: dict[str, Any], is_async: bool) -> None:
+def attach_schema(db: _Configured, config: dict[str, Any], is_async: bool) -> None:
     """Handle the ``schema`` and ``schema_coerce`` keys every backend accepts.
 
     They are taken out of ``config`` (so backends never see them); with a schema, the
@@ -179,18 +179,19 @@ def _advance(plan: _Plan, outcome: Any) -> _Step | None:
         return None
 
 
-class AsyncDatabase(ABC):
-    """Asynchronous database: every method is awaited (``async with`` connects and closes)."""
+class _Configured:
+    """Configuration shared by both database faces: accepted keys, the optional schema."""
 
     #: Config keys the backend accepts; None accepts any (for user subclasses).
     CONFIG_KEYS: ClassVar[frozenset[str] | None] = None
     BACKEND_NAME: ClassVar[str] = "custom"
+    _IS_ASYNC: ClassVar[bool]
     #: Validates written records when the config has ``schema`` (see attach_schema).
     _schema_guard: SchemaGuard | None = None
 
     def __init__(self, config: Mapping[str, Any] | None = None) -> None:
         self.config: dict[str, Any] = dict(config or {})
-        attach_schema(self, self.config, is_async=True)
+        attach_schema(self, self.config, is_async=self._IS_ASYNC)
         check_config(self.BACKEND_NAME, self.CONFIG_KEYS, self.config)
 
     @property
@@ -200,9 +201,15 @@ class AsyncDatabase(ABC):
         return None if guard is None else guard.schema
 
     @classmethod
-    def from_config(cls: type[_AsyncSelf], config: Mapping[str, Any] | None = None) -> _AsyncSelf:
+    def from_config(cls, config: Mapping[str, Any] | None = None) -> Self:
         """Build an instance from a config mapping (not yet connected)."""
         return cls(config)
+
+
+class AsyncDatabase(_Configured, ABC):
+    """Asynchronous database: every method is awaited (``async with`` connects and closes)."""
+
+    _IS_ASYNC = True
 
     @classmethod
     async def from_backend(
@@ -215,10 +222,10 @@ class AsyncDatabase(ABC):
         await db.connect()
         return db
 
-    async def connect(self) -> None:  # noqa: B027 - optional hook
+    async def connect(self) -> None:  # optional hook
         """Open connections or files; a no-op by default."""
 
-    async def close(self) -> None:  # noqa: B027 - optional hook
+    async def close(self) -> None:  # optional hook
         """Release resources; idempotent."""
 
     async def disconnect(self) -> None:
@@ -373,28 +380,10 @@ class AsyncDatabase(ABC):
         return rewrite.finish(outcome)
 
 
-class SyncDatabase(ABC):
+class SyncDatabase(_Configured, ABC):
     """Synchronous database: the same surface as :class:`AsyncDatabase`, returning values."""
 
-    CONFIG_KEYS: ClassVar[frozenset[str] | None] = None
-    BACKEND_NAME: ClassVar[str] = "custom"
-    _schema_guard: SchemaGuard | None = None
-
-    def __init__(self, config: Mapping[str, Any] | None = None) -> None:
-        self.config: dict[str, Any] = dict(config or {})
-        attach_schema(self, self.config, is_async=False)
-        check_config(self.BACKEND_NAME, self.CONFIG_KEYS, self.config)
-
-    @property
-    def validation_schema(self) -> Schema | None:
-        """The schema every written record is validated against (config key ``schema``)."""
-        guard = self._schema_guard
-        return None if guard is None else guard.schema
-
-    @classmethod
-    def from_config(cls: type[_SyncSelf], config: Mapping[str, Any] | None = None) -> _SyncSelf:
-        """Build an instance from a config mapping (not yet connected)."""
-        return cls(config)
+    _IS_ASYNC = False
 
     @classmethod
     def from_backend(cls, backend: str, config: Mapping[str, Any] | None = None) -> SyncDatabase:
@@ -405,10 +394,10 @@ class SyncDatabase(ABC):
         db.connect()
         return db
 
-    def connect(self) -> None:  # noqa: B027 - optional hook
+    def connect(self) -> None:  # optional hook
         """Open connections or files; a no-op by default."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:  # optional hook
         """Release resources; idempotent."""
 
     def disconnect(self) -> None:
