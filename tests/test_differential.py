@@ -8,6 +8,7 @@ records with `ComplexQuery.matches` and shaping them in Python.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ datetimes = st.builds(
     tzinfo=st.sampled_from([UTC, PLUS2, None]),
 )
 tenths = st.floats(-5, 5, allow_nan=False).map(lambda f: round(f, 1))
+decimals = st.decimals(-5, 5, places=1, allow_nan=False, allow_infinity=False)
+special_floats = st.sampled_from([math.inf, -math.inf, math.nan])
 short_text = st.text(alphabet="abAB_%.z", max_size=4)
 iso_text = datetimes.map(lambda d: d.isoformat().replace("+00:00", "Z"))
 scalars = st.one_of(
@@ -52,6 +55,7 @@ scalars = st.one_of(
     st.booleans(),
     st.integers(-5, 5),
     tenths,
+    decimals,
     short_text,
     iso_text,
     datetimes,
@@ -59,7 +63,7 @@ scalars = st.one_of(
 field_values: dict[str, st.SearchStrategy[Any]] = {
     "a": st.one_of(st.integers(-5, 5), st.none()),
     "b": st.one_of(short_text, iso_text),
-    "c": st.one_of(tenths, st.integers(-5, 5)),
+    "c": st.one_of(tenths, st.integers(-5, 5), decimals, special_floats),
     "d": st.booleans(),
     "e": st.one_of(datetimes, iso_text),
     "tags": st.lists(st.sampled_from(["x", "y", "z"]), max_size=3),
