@@ -94,11 +94,11 @@ class SyncPostgresDatabase(_PostgresStore, NativeSyncDatabase):
         A single ``create_batch`` of many rows into an empty table does this by itself.
         """
         store = self._ensure_store()
-        deferred: bool = store.bulk_begin()  # type: ignore[attr-defined]
+        deferred: bool = store.bulk_begin()
         try:
             yield deferred
         finally:
-            store.bulk_end()  # type: ignore[attr-defined]
+            store.bulk_end()
 
 
 class AsyncPostgresDatabase(_PostgresStore, NativeAsyncDatabase):
@@ -122,8 +122,8 @@ class AsyncPostgresDatabase(_PostgresStore, NativeAsyncDatabase):
         The async twin of ``SyncPostgresDatabase.bulk_load``.
         """
         store = self._ensure_store()
-        deferred: bool = await store.bulk_begin_async()  # type: ignore[attr-defined]
+        deferred: bool = await store.bulk_begin_async()
         try:
             yield deferred
         finally:
-            await store.bulk_end_async()  # type: ignore[attr-defined]
+            await store.bulk_end_async()
