@@ -74,12 +74,14 @@ def main() -> int:
     print(f"N = {args.n}")
     head = ("op", "ours s", "theirs s", "vs theirs", "asyncpg s", "vs asyncpg")
     print("".join(f"{h:>12}" for h in head))
-    for op in ("create_batch", "stream_read", "search", "count", "read_by_id"):
+    for op in ("create_batch", "bulk_create", "stream_read", "search", "count", "read_by_id"):
         o = ours.get(op, {}).get("seconds")
         t = theirs.get(op, {}).get("seconds")
         r = raw.get(op, {}).get("seconds")
         cells = (op, _secs(o), _secs(t), _ratio(t, o), _secs(r), _ratio(r, o))
         print("".join(f"{c:>12}" for c in cells))
+    if theirs:
+        print("theirs stream_read: its stream_read raises TypeError; timed search(Query()) instead")
     for side, res in (("ours", ours), ("theirs", theirs), ("asyncpg", raw)):
         for op, item in res.items():
             err = item.get("error") if isinstance(item, dict) else item

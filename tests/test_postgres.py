@@ -209,9 +209,6 @@ def test_stream_early_exit_returns_the_connection(db: SyncPostgresDatabase) -> N
     assert [r["n"] for r in streamed] == list(range(4990, 5000))
 
 
-# -- the GIN index and bulk loads -------------------------------------------------------------
-
-
 def gin_index(pg: PostgresService, table: str) -> str:
     """The GIN index definition on ``table`` ('' when there is none)."""
     return pg.psql(
@@ -220,97 +217,17 @@ def gin_index(pg: PostgresService, table: str) -> str:
     ).strip()
 
 
-def many(n: int, start: int = 0) -> list[Record]:
-    return [
-        Record({"n": i, "city": "Oslo" if i % 4 else "Rome"}, id=f"r{i}")
-        for i in range(start, start + n)
-    ]
-
-
-def test_new_table_has_a_gin_index_on_data(pg: PostgresService, db: SyncPostgresDatabase) -> None:
-    assert "jsonb_path_ops" in gin_index(pg, db.config["table"])
-
-
-def test_big_create_into_an_empty_table_ends_with_the_index(
-    pg: PostgresService, db: SyncPostgresDatabase
-) -> None:
-    table = db.config["table"]
-    assert len(db.create_batch(many(6000))) == 6000
-    assert "jsonb_path_ops" in gin_index(pg, table)
-    assert db.count(Query().filter("city", "=", "Rome")) == 1500
-    # A failed big create changes nothing, the index included.
-    db.clear()
-    with pytest.raises(DuplicateRecordError, match="r5"):
-        db.create_batch([*many(6000), Record({"n": 0}, id="r5")])
-    assert db.count() == 0
-    assert "jsonb_path_ops" in gin_index(pg, table)
-
-
-def test_bulk_load_defers_the_index_on_an_empty_table(
-    pg: PostgresService, db: SyncPostgresDatabase
-) -> None:
-    table = db.config["table"]
-    with db.bulk_load() as deferred:
-        assert deferred
-        assert gin_index(pg, table) == ""
-        for start in range(0, 3000, 1000):
-            db.create_batch(many(1000, start))
-        # Everything committed is readable inside the block.
-        assert db.count(Query().filter("city", "=", "Oslo")) == 2250
-    assert "jsonb_path_ops" in gin_index(pg, table)
-    # A table that holds rows keeps its index while loading.
-    with db.bulk_load() as deferred:
-        assert not deferred
-        assert "jsonb_path_ops" in gin_index(pg, table)
-        db.create_batch(many(10, 5000))
-    assert db.count() == 3010
-
-
-def test_open_restores_an_index_a_dead_bulk_load_left_out(pg: PostgresService) -> None:
+def test_tables_get_a_gin_index_on_data(pg: PostgresService) -> None:
     cfg = config(pg)
-    first = SyncPostgresDatabase(cfg)
-    first.connect()
-    assert first._ensure_store().bulk_begin()  # the process "dies" before bulk_end
-    first.create_batch(many(10))
-    first.close()
-    assert gin_index(pg, cfg["table"]) == ""
+    database = SyncPostgresDatabase(cfg)
+    database.connect()
+    assert "jsonb_path_ops" in gin_index(pg, cfg["table"])
+    database.create_batch([Record({"n": i}, id=f"r{i}") for i in range(10)])
+    database.close()
+    # A table from before the index was part of the layout gets it on the next open.
+    pg.psql(f'DROP INDEX "{cfg["table"]}_data"')
     again = SyncPostgresDatabase(cfg)
     again.connect()
     assert "jsonb_path_ops" in gin_index(pg, cfg["table"])
-    assert again.count() == 10
+    assert again.count(Query().filter("n", "<", 5)) == 5
     again.close()
-
-
-def test_migrator_loads_an_empty_postgres_table_in_bulk(pg: PostgresService) -> None:
-    from dataknobs_data.migration import Migrator
-
-    source = database_factory.create(backend="memory")
-    source.create_batch(many(2500))
-    target = SyncPostgresDatabase(config(pg))
-    target.connect()
-    seen: list[str] = []
-    progress = Migrator().migrate(
-        source,
-        target,
-        batch_size=500,
-        on_progress=lambda p: seen.append(gin_index(pg, target.config["table"])),
-    )
-    assert progress.succeeded == 2500
-    assert "" in seen[:-1], "the index was kept up while loading"
-    assert "jsonb_path_ops" in gin_index(pg, target.config["table"])
-    assert target.count(Query().filter("city", "=", "Rome")) == 625
-    target.close()
-
-
-def test_async_bulk_load(pg: PostgresService) -> None:
-    async def main() -> None:
-        database = AsyncPostgresDatabase(config(pg))
-        await database.connect()
-        async with database.bulk_load() as deferred:
-            assert deferred
-            await database.create_batch(many(100))
-        assert "jsonb_path_ops" in gin_index(pg, database.config["table"])
-        assert await database.count() == 100
-        await database.close()
-
-    asyncio.run(main())

@@ -10,8 +10,6 @@ released.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
 from typing import Any, ClassVar
 
 from .. import _native
@@ -84,22 +82,6 @@ class _PostgresStore:
 class SyncPostgresDatabase(_PostgresStore, NativeSyncDatabase):
     """Records in a PostgreSQL table."""
 
-    @contextmanager
-    def bulk_load(self) -> Iterator[bool]:
-        """Load many batches into an empty table, building its GIN index once at the end.
-
-        Yields whether the index was deferred (only when the table is empty). Queries inside
-        the block see every committed row, just without the index. The index is rebuilt on
-        leaving, also after an error; a process that dies inside leaves it to the next open.
-        A single ``create_batch`` of many rows into an empty table does this by itself.
-        """
-        store = self._ensure_store()
-        deferred: bool = store.bulk_begin()
-        try:
-            yield deferred
-        finally:
-            store.bulk_end()
-
 
 class AsyncPostgresDatabase(_PostgresStore, NativeAsyncDatabase):
     """Records in a PostgreSQL table, async face: each call awaits the Rust future directly."""
@@ -114,16 +96,3 @@ class AsyncPostgresDatabase(_PostgresStore, NativeAsyncDatabase):
             else:
                 # Another task connected meanwhile; keep its store.
                 store.close()
-
-    @asynccontextmanager
-    async def bulk_load(self) -> AsyncIterator[bool]:
-        """Load many batches into an empty table, building its GIN index once at the end.
-
-        The async twin of ``SyncPostgresDatabase.bulk_load``.
-        """
-        store = self._ensure_store()
-        deferred: bool = await store.bulk_begin_async()
-        try:
-            yield deferred
-        finally:
-            await store.bulk_end_async()

@@ -101,18 +101,6 @@ def _skip_query(query: AnyQuery | None, skip: int) -> AnyQuery | None:
     return None
 
 
-def _bulk_load(target: Any) -> contextlib.AbstractContextManager[Any]:
-    """The target's bulk-load context (its indexes built once, after the load) if it has one."""
-    load = getattr(target, "bulk_load", None)
-    return load() if callable(load) else contextlib.nullcontext()
-
-
-def _bulk_load_async(target: Any) -> contextlib.AbstractAsyncContextManager[Any]:
-    """:func:`_bulk_load` for an async target."""
-    load = getattr(target, "bulk_load", None)
-    return load() if callable(load) else contextlib.nullcontext()
-
-
 def _check_partitions(partitions: int) -> None:
     if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
         raise ValueError(f"partitions must be a positive integer, got {partitions!r}")
@@ -432,12 +420,11 @@ class Migrator:
             stream: Iterator[Record] = source.stream_read(pushed if skip else query, rcfg)
         else:
             stream = _drop(source.stream_read(query, rcfg), skip)
-        with _bulk_load(target):
-            for record in stream:
-                if lane.feed(record):
-                    lane.write_sync(target, no_lock)
-            if lane.has_work:
+        for record in stream:
+            if lane.feed(record):
                 lane.write_sync(target, no_lock)
+        if lane.has_work:
+            lane.write_sync(target, no_lock)
         return job.finish()
 
     # ----------------------------------------------------------------- async, one stream
@@ -475,12 +462,11 @@ class Migrator:
             stream = source.stream_read(pushed if skip else query, rcfg)
         else:
             stream = _adrop(source.stream_read(query, rcfg), skip)
-        async with _bulk_load_async(target):
-            async for record in stream:
-                if lane.feed(record):
-                    await lane.write_async(target, None)
-            if lane.has_work:
+        async for record in stream:
+            if lane.feed(record):
                 await lane.write_async(target, None)
+        if lane.has_work:
+            await lane.write_async(target, None)
         return job.finish()
 
     # ----------------------------------------------------------------- parallel
@@ -635,41 +621,40 @@ class Migrator:
                     failures.append(exc)
                     abort.set()
 
-        with _bulk_load(target):
-            threads = [
-                threading.Thread(target=work, args=(lane,), name=f"dkdata-migrate-{lane.index}")
-                for lane in job.lanes
-            ]
+        threads = [
+            threading.Thread(target=work, args=(lane,), name=f"dkdata-migrate-{lane.index}")
+            for lane in job.lanes
+        ]
+        for t in threads:
+            t.start()
+        try:
+            skip = [lane.position for lane in job.lanes]
+            buffers: list[list[Record]] = [[] for _ in range(partitions)]
+            size = cfg.batch_size
+            for record in source.stream_read(query, _read_config(cfg)):
+                if abort.is_set():
+                    break
+                p = partition_of(_partition_key(record, partition_field), partitions)
+                if skip[p]:
+                    skip[p] -= 1
+                    continue
+                buf = buffers[p]
+                buf.append(record)
+                if len(buf) >= size:
+                    queues[p].put(buf)
+                    buffers[p] = []
+            for p, buf in enumerate(buffers):
+                if buf and not abort.is_set():
+                    queues[p].put(buf)
+        except BaseException:
+            # Interrupted reader (Ctrl-C, a source error): writers drop what is queued.
+            abort.set()
+            raise
+        finally:
+            for q in queues:
+                q.put(None)
             for t in threads:
-                t.start()
-            try:
-                skip = [lane.position for lane in job.lanes]
-                buffers: list[list[Record]] = [[] for _ in range(partitions)]
-                size = cfg.batch_size
-                for record in source.stream_read(query, _read_config(cfg)):
-                    if abort.is_set():
-                        break
-                    p = partition_of(_partition_key(record, partition_field), partitions)
-                    if skip[p]:
-                        skip[p] -= 1
-                        continue
-                    buf = buffers[p]
-                    buf.append(record)
-                    if len(buf) >= size:
-                        queues[p].put(buf)
-                        buffers[p] = []
-                for p, buf in enumerate(buffers):
-                    if buf and not abort.is_set():
-                        queues[p].put(buf)
-            except BaseException:
-                # Interrupted reader (Ctrl-C, a source error): writers drop what is queued.
-                abort.set()
-                raise
-            finally:
-                for q in queues:
-                    q.put(None)
-                for t in threads:
-                    t.join()
+                t.join()
         if failures:
             raise failures[0]
         return job.finish()
@@ -708,15 +693,14 @@ class Migrator:
             if lane.has_work:
                 await lane.write_async(target, write_lock)
 
-        async with _bulk_load_async(target):
-            tasks = [asyncio.ensure_future(run(lane)) for lane in job.lanes]
-            try:
-                await asyncio.gather(*tasks)
-            except BaseException:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                raise
+        tasks = [asyncio.ensure_future(run(lane)) for lane in job.lanes]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         return job.finish()
 
     # ----------------------------------------------------------------- validation

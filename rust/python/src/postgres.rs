@@ -187,12 +187,6 @@ verbs! {
     fn close / close_async()
         prepare {}
         |s| s.close();
-    fn bulk_begin / bulk_begin_async()
-        prepare {}
-        |s| s.bulk_begin().await;
-    fn bulk_end / bulk_end_async()
-        prepare {}
-        |s| s.bulk_end().await;
     fn pool_stats / pool_stats_async()
         prepare {}
         |s| s.pool_stats().map(Stats);

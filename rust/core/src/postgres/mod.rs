@@ -47,13 +47,7 @@ pub struct PostgresStore {
     /// The GIN index on `data`: its qualified name and the statement that builds it.
     gin_name: String,
     gin_ddl: String,
-    /// Set by `bulk_begin` when it dropped the GIN index, until `bulk_end` rebuilds it.
-    gin_deferred: std::sync::atomic::AtomicBool,
 }
-
-/// A create of at least this many rows into an empty table builds the GIN index after the
-/// COPY instead of maintaining it row by row (several times faster at this size).
-const BULK_ROWS: usize = 5000;
 
 /// Input positions grouped by id: each id's first position, in input order, and its last
 /// position (whose row wins).
@@ -81,14 +75,12 @@ impl PostgresStore {
         let table = format!("\"{}\".\"{}\"", settings.schema_name, settings.table);
         let pool = SharedPool::acquire(&resolved).await?;
         let stem = &settings.table[..settings.table.len().min(55)];
-        let gin = format!("\"{}\".\"{stem}_data\"", settings.schema_name);
         let store = PostgresStore {
             sel_all: format!("SELECT id, data, metadata FROM {table}"),
+            gin_name: format!("\"{}\".\"{stem}_data\"", settings.schema_name),
             gin_ddl: format!(
                 "CREATE INDEX IF NOT EXISTS \"{stem}_data\" ON {table} USING gin (data jsonb_path_ops)"
             ),
-            gin_name: gin,
-            gin_deferred: std::sync::atomic::AtomicBool::new(false),
             table,
             pool: RwLock::new(Some(pool.clone())),
         };
@@ -114,7 +106,7 @@ impl PostgresStore {
             .map_err(op)?;
         let (exists, has_seq, has_gin): (bool, bool, bool) = (row.get(0), row.get(1), row.get(2));
         if exists && has_seq {
-            // A bulk load that died before rebuilding the index left it missing.
+            // Tables made before the index was part of the layout get it once.
             if !has_gin && s.auto_create_table {
                 client.batch_execute(&self.gin_ddl).await.map_err(op)?;
             }
@@ -225,13 +217,6 @@ impl PostgresStore {
         let (pool, mut client) = self.conn().await?;
         let copied = async {
             let tx = client.transaction().await?;
-            let rebuild = rows.len() >= BULK_ROWS
-                && !self.gin_deferred.load(std::sync::atomic::Ordering::Acquire)
-                && self.gin_droppable(&tx).await?;
-            if rebuild {
-                tx.batch_execute(&format!("DROP INDEX {}", self.gin_name))
-                    .await?;
-            }
             let sink = tx
                 .copy_in(&format!(
                     "COPY {} (id, data, metadata) FROM STDIN (FORMAT binary)",
@@ -247,9 +232,6 @@ impl PostgresStore {
                     .await?;
             }
             writer.finish().await?;
-            if rebuild {
-                tx.batch_execute(&self.gin_ddl).await?;
-            }
             tx.commit().await
         }
         .await;
@@ -278,66 +260,6 @@ impl PostgresStore {
                 Err(pg_err("create", e))
             }
         }
-    }
-
-    /// Whether the table is empty and has the GIN index (so a load may build it afterwards).
-    async fn gin_droppable(
-        &self,
-        client: &impl deadpool_postgres::GenericClient,
-    ) -> std::result::Result<bool, tokio_postgres::Error> {
-        let row = client
-            .query_one(
-                &format!(
-                    "SELECT to_regclass($1) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {})",
-                    self.table
-                ),
-                &[&self.gin_name],
-            )
-            .await?;
-        Ok(row.get(0))
-    }
-
-    /// Starts a bulk load: when the table is empty, drops its GIN index so the creates that
-    /// follow skip its upkeep, and `bulk_end` builds it once over everything. True when it
-    /// did; a table that already holds rows is loaded with its indexes as they are. If the
-    /// process dies in between, the next `open` rebuilds the index.
-    pub async fn bulk_begin(&self) -> Result<bool> {
-        use std::sync::atomic::Ordering;
-        let (pool, client) = self.conn().await?;
-        let run = async {
-            if self.gin_deferred.load(Ordering::Acquire) || !self.gin_droppable(&*client).await? {
-                return Ok(false);
-            }
-            client
-                .batch_execute(&format!("DROP INDEX IF EXISTS {}", self.gin_name))
-                .await?;
-            self.gin_deferred.store(true, Ordering::Release);
-            Ok(true)
-        };
-        let out = run.await;
-        client.done();
-        out.map_err(|e| {
-            pool.note_error();
-            pg_err("bulk_load", e)
-        })
-    }
-
-    /// Ends a bulk load: builds the GIN index that `bulk_begin` dropped. True when it did.
-    pub async fn bulk_end(&self) -> Result<bool> {
-        use std::sync::atomic::Ordering;
-        if !self.gin_deferred.load(Ordering::Acquire) {
-            self.shared()?;
-            return Ok(false);
-        }
-        let (pool, client) = self.conn().await?;
-        let out = client.batch_execute(&self.gin_ddl).await;
-        client.done();
-        out.map_err(|e| {
-            pool.note_error();
-            pg_err("bulk_load", e)
-        })?;
-        self.gin_deferred.store(false, Ordering::Release);
-        Ok(true)
     }
 
     async fn stored_ids(&self, client: &Object, ids: &[&str]) -> Result<HashSet<String>> {
