@@ -1,12 +1,13 @@
 //! The file store's own tests (the shared conformance suite runs every layout too).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::*;
 use crate::codec;
-use crate::testutil::{conformance, row, strs};
+use crate::query::{Cond, Op};
+use crate::testutil::{conformance, drain, filt, ids_of, row, strs};
 use crate::value::DateTimeValue;
 use crate::value::{Map, Value};
 
@@ -256,5 +257,283 @@ fn empty_and_foreign_files() {
     assert_eq!(all[0].data.get("age"), Some(&Value::Int(30)));
     assert_eq!(all[1].data.get("name"), Some(&Value::Str("Bob, Jr".into())));
     assert!(!all[1].data.contains_key("age"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn on_disk(s: &FileStore) -> bool {
+    matches!(*s.state.read(), State::OnDisk { .. })
+}
+
+/// A jsonl file of `n` rows `r00000`.. written by hand, with a blank line and no final newline.
+fn jsonl_file(dir: &Path, n: i64) -> PathBuf {
+    let path = dir.join("big.jsonl");
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&record_line(&row(&format!("r{i:05}"), i % 97)));
+        text.push('\n');
+        if i == 10 {
+            text.push('\n');
+        }
+    }
+    text.pop();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn flat(cursor: Cursor) -> Result<Vec<Row>> {
+    Ok(drain(cursor)?.into_iter().flatten().collect())
+}
+
+#[test]
+fn scans_give_what_the_loaded_index_gives() {
+    let dir = tmpdir("scan");
+    let path = jsonl_file(&dir, 3000);
+    let p = path.to_str().unwrap();
+    let scanned = Arc::new(FileStore::open(p, "jsonl", None).unwrap());
+    let loaded = Arc::new(FileStore::open(p, "jsonl", None).unwrap());
+    loaded.exists_batch(&strs(&["r00000"])).unwrap();
+    assert!(!on_disk(&loaded));
+    let mut specs = vec![
+        QuerySpec::default(),
+        filt("n", Op::Lt, Value::Int(10)),
+        filt("id", Op::Eq, Value::Str("r02999".into())),
+        filt("s", Op::Like, Value::Str("v9%".into())),
+    ];
+    let mut windowed = filt("n", Op::Gte, Value::Int(50));
+    windowed.offset = Some(7);
+    windowed.limit = Some(450);
+    windowed.fields = Some(vec!["s".into()]);
+    specs.push(windowed.clone());
+    windowed.sort = vec![("n".into(), true), ("id".into(), false)];
+    specs.push(windowed);
+    specs.push(QuerySpec {
+        cond: Some(Cond::Not(Box::new(Cond::Filter {
+            field: "n".into(),
+            op: Op::Between,
+            value: Value::List(vec![Value::Int(3), Value::Int(90)]),
+        }))),
+        limit: Some(0),
+        ..Default::default()
+    });
+    for spec in &specs {
+        let want = loaded.search(spec).unwrap();
+        assert_eq!(scanned.search(spec).unwrap(), want, "{spec:?}");
+        assert_eq!(
+            scanned.count(spec).unwrap(),
+            loaded.count(spec).unwrap(),
+            "{spec:?}"
+        );
+        let streamed = flat(scanned.clone().stream(spec.clone(), 64, 2).unwrap()).unwrap();
+        assert_eq!(streamed, want, "{spec:?}");
+        assert_eq!(
+            flat(loaded.clone().stream(spec.clone(), 64, 2).unwrap()).unwrap(),
+            want
+        );
+    }
+    assert!(
+        on_disk(&scanned),
+        "search, count and stream do not load the file"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn every_layout_scans_like_it_loads() {
+    for (fmt, comp) in FORMATS {
+        let dir = tmpdir("layouts");
+        let p = dir.join(format!("db.{fmt}"));
+        let p = p.to_str().unwrap();
+        let writer = FileStore::open(p, fmt, comp).unwrap();
+        writer
+            .create_batch((0..300).map(|i| row(&format!("k{i}"), i % 7)).collect())
+            .unwrap();
+        writer.create_batch(vec![rich_row("rich")]).unwrap();
+        let scanned = Arc::new(FileStore::open(p, fmt, comp).unwrap());
+        let spec = filt("n", Op::Eq, Value::Int(3));
+        let want = writer.search(&spec).unwrap();
+        assert_eq!(scanned.search(&spec).unwrap(), want, "{fmt} {comp:?}");
+        assert_eq!(
+            flat(scanned.clone().stream(spec, 10, 1).unwrap()).unwrap(),
+            want
+        );
+        let all = scanned.search(&QuerySpec::default()).unwrap();
+        assert_eq!(all.len(), 301);
+        assert!(same(&all[300], &rich_row("rich")), "{fmt} {comp:?}");
+        assert!(on_disk(&scanned));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+fn data_format_message(r: Result<impl std::fmt::Debug>) -> String {
+    match r {
+        Err(Error::DataFormat { message, .. }) => message,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn stream_reports_a_malformed_line_after_the_good_pages() {
+    let dir = tmpdir("badline");
+    let path = jsonl_file(&dir, 2000);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("\n{\"id\": \"oops\", \"data\": [1]}\n");
+    std::fs::write(&path, &text).unwrap();
+    let s = Arc::new(FileStore::open(path.to_str().unwrap(), "jsonl", None).unwrap());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut cursor = s.clone().stream(QuerySpec::default(), 100, 1).unwrap();
+    let mut got = 0;
+    let err = rt.block_on(async {
+        loop {
+            match cursor.next_page().await {
+                Ok(Some(page)) => got += page.len(),
+                Ok(None) => return None,
+                Err(e) => return Some(e),
+            }
+        }
+    });
+    assert_eq!(got, 2000, "the good rows come first");
+    let m = data_format_message(err.map_or(Ok(()), Err));
+    assert!(m.contains("big.jsonl") && m.contains("line 2002"), "{m}");
+    let m = data_format_message(s.count(&QuerySpec::default()));
+    assert!(m.contains("line 2002"), "{m}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_repeated_id_in_the_file_is_reported_by_every_path() {
+    let dir = tmpdir("dup");
+    let path = jsonl_file(&dir, 50);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push('\n');
+    text.push_str(&record_line(&row("r00007", 1)));
+    std::fs::write(&path, &text).unwrap();
+    let s = Arc::new(FileStore::open(path.to_str().unwrap(), "jsonl", None).unwrap());
+    let sorted = QuerySpec {
+        sort: vec![("n".into(), false)],
+        ..Default::default()
+    };
+    for m in [
+        data_format_message(s.count(&QuerySpec::default())),
+        data_format_message(s.search(&sorted)),
+        data_format_message(s.clone().stream(sorted, 10, 1).map(|_| ())),
+        data_format_message(flat(s.clone().stream(QuerySpec::default(), 10, 1).unwrap())),
+        data_format_message(s.create_batch(vec![row("new", 1)])),
+        data_format_message(s.read_batch(&strs(&["r00001"]))),
+    ] {
+        assert!(
+            m.contains("line 52") && m.contains("duplicate id \"r00007\""),
+            "{m}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn creates_append_to_an_unloaded_jsonl() {
+    let dir = tmpdir("append-unloaded");
+    let path = jsonl_file(&dir, 100);
+    let p = path.to_str().unwrap();
+    let s = FileStore::open(p, "jsonl", None).unwrap();
+    let before = std::fs::read_to_string(&path).unwrap();
+    // Fails closed against the file's ids and within the batch; the file is untouched.
+    assert!(matches!(
+        s.create_batch(vec![row("x1", 1), row("r00042", 1)]),
+        Err(Error::Duplicate(id)) if id == "r00042"
+    ));
+    assert!(matches!(
+        s.create_batch(vec![row("x1", 1), row("x1", 2)]),
+        Err(Error::Duplicate(id)) if id == "x1"
+    ));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+    assert_eq!(
+        s.create_batch(vec![row("x1", 1), row("x2", 2)]).unwrap(),
+        strs(&["x1", "x2"])
+    );
+    assert_eq!(
+        s.create_missing(vec![
+            row("x2", 0),
+            row("x3", 3),
+            row("r00000", 0),
+            row("x3", 4)
+        ])
+        .unwrap(),
+        vec![false, true, false, false]
+    );
+    assert!(matches!(
+        s.create_batch(vec![row("x3", 1)]),
+        Err(Error::Duplicate(_))
+    ));
+    assert!(on_disk(&s), "creates only appended");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with(&before), "appended, not rewritten");
+    assert_eq!(s.count(&QuerySpec::default()).unwrap(), 103);
+    let got = s.read_batch(&strs(&["x3", "x1", "r00099"])).unwrap();
+    assert_eq!(got[0], Some(row("x3", 3)));
+    assert_eq!(got[1], Some(row("x1", 1)));
+    assert!(got[2].is_some());
+    assert!(!on_disk(&s));
+    let all = s.search(&QuerySpec::default()).unwrap();
+    assert_eq!(ids_of(&all[100..]), strs(&["x1", "x2", "x3"]));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_stream_reads_the_file_as_it_was_when_it_started() {
+    let dir = tmpdir("snapshot");
+    let path = jsonl_file(&dir, 1000);
+    let s = Arc::new(FileStore::open(path.to_str().unwrap(), "jsonl", None).unwrap());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut appended = s.clone().stream(QuerySpec::default(), 10, 1).unwrap();
+    let rewritten = s.clone().stream(QuerySpec::default(), 10, 1).unwrap();
+    let first = rt.block_on(appended.next_page()).unwrap().unwrap();
+    assert_eq!(first[0].id, "r00000");
+    // An append while the store is still on disk, then a rewrite (which loads it).
+    s.create_batch(vec![row("late", 1)]).unwrap();
+    assert!(on_disk(&s));
+    let rest = flat(appended).unwrap();
+    assert_eq!(rest.len(), 990);
+    assert!(rest.iter().all(|r| r.id != "late"));
+    s.upsert_batch(vec![row("r00500", -1)]).unwrap();
+    s.delete_batch(&strs(&["r00999"])).unwrap();
+    let old = flat(rewritten).unwrap();
+    assert_eq!(old.len(), 1000);
+    assert_eq!(old[500], row("r00500", 500 % 97));
+    // A new stream sees the changes.
+    let now = flat(s.clone().stream(QuerySpec::default(), 10, 1).unwrap()).unwrap();
+    assert_eq!(now.len(), 1000);
+    assert_eq!(now[500], row("r00500", -1));
+    assert_eq!(now[999].id, "late");
+    // A dropped cursor stops its producer; closing the store ends a live stream.
+    drop(s.clone().stream(QuerySpec::default(), 1, 1).unwrap());
+    let reopened = Arc::new(FileStore::open(path.to_str().unwrap(), "jsonl", None).unwrap());
+    let mut live = reopened
+        .clone()
+        .stream(QuerySpec::default(), 10, 1)
+        .unwrap();
+    rt.block_on(live.next_page()).unwrap().unwrap();
+    reopened.close().unwrap();
+    let err = rt.block_on(async {
+        loop {
+            match live.next_page().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return None,
+                Err(e) => return Some(e),
+            }
+        }
+    });
+    assert!(matches!(err, Some(Error::Closed(_))), "{err:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn an_unreadable_path_fails_at_open() {
+    let dir = tmpdir("dirpath");
+    let e = FileStore::open(dir.to_str().unwrap(), "jsonl", None).err();
+    assert!(matches!(e, Some(Error::Operation { .. })), "{e:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
