@@ -4,7 +4,8 @@
 //! them by id: read, exists, update, upsert, delete, clear and create_missing, and creates on
 //! the layouts that rewrite the file. That verb loads the whole file into an in-memory index
 //! once; from then on reads never touch the file and every change rewrites it atomically (temp
-//! file + rename), except creates on plain jsonl, which append.
+//! file + rename), except creates on plain jsonl, which append. A stream over the loaded index
+//! fixes the ids of its result up front and copies the rows a page at a time.
 //!
 //! Until then `search`, `count` and `stream` scan the file: it is parsed one row at a time
 //! (line by line for jsonl, the csv reader's records for csv/tsv, through a streaming gzip
@@ -398,6 +399,55 @@ impl FileStore {
         }
         Ok(())
     }
+
+    /// Feeds the result `ids` (fixed when the stream started) in pages copied from the index
+    /// under the read lock one page at a time: a row deleted since is left out, a row
+    /// updated since comes as it is now.
+    fn produce_from_index(
+        &self,
+        ids: &[String],
+        q: &CompiledQuery,
+        batch_size: usize,
+        tx: &tokio::sync::mpsc::Sender<Page>,
+    ) -> Result<()> {
+        for chunk in ids.chunks(batch_size) {
+            let page: Vec<Row> = {
+                let g = self.read_state()?;
+                let State::Loaded(index) = &*g else {
+                    return Err(Error::Other("the file store's index was dropped".into()));
+                };
+                chunk
+                    .iter()
+                    .filter_map(|id| index.get(id))
+                    .map(|r| q.project(r))
+                    .collect()
+            };
+            if !page.is_empty() && tx.blocking_send(Ok(page)).is_err() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// A cursor fed by `produce` on its own thread; an error ends the stream with it.
+    fn spawn_producer(
+        self: Arc<Self>,
+        prefetch: usize,
+        produce: impl FnOnce(&FileStore, &tokio::sync::mpsc::Sender<Page>) -> Result<()>
+            + Send
+            + 'static,
+    ) -> Result<Cursor> {
+        let (tx, cursor) = Cursor::channel(prefetch);
+        std::thread::Builder::new()
+            .name("dataknobs-file-stream".into())
+            .spawn(move || {
+                if let Err(e) = produce(&self, &tx) {
+                    let _ = tx.blocking_send(Err(e));
+                }
+            })
+            .map_err(|e| Error::Other(format!("cannot start stream producer: {e}")))?;
+        Ok(cursor)
+    }
 }
 
 impl Store for FileStore {
@@ -496,11 +546,19 @@ impl Store for FileStore {
     ) -> Result<Cursor> {
         let batch_size = batch_size.max(1);
         let q = CompiledQuery::new(&spec)?;
-        let mut reader = match self.index_or_scan()? {
-            Ok(index) => {
-                let rows = memory::search(&index, &spec)?;
-                drop(index);
-                return memory::stream_rows(rows, batch_size, prefetch);
+        let source = match self.index_or_scan()? {
+            // Only the ids are copied up front; the rows are copied a page at a time.
+            Ok(index) => Ok(memory::result_rows(&index, &q)?
+                .into_iter()
+                .map(|r| r.id.clone())
+                .collect::<Vec<String>>()),
+            Err(reader) => Err(reader),
+        };
+        let mut reader = match source {
+            Ok(ids) => {
+                return self.spawn_producer(prefetch, move |store, tx| {
+                    store.produce_from_index(&ids, &q, batch_size, tx)
+                })
             }
             Err(reader) => reader,
         };
@@ -509,16 +567,9 @@ impl Store for FileStore {
             let rows = scan_search(&mut reader, &q)?;
             return memory::stream_rows(rows, batch_size, prefetch);
         }
-        let (tx, cursor) = Cursor::channel(prefetch);
-        std::thread::Builder::new()
-            .name("dataknobs-file-stream".into())
-            .spawn(move || {
-                if let Err(e) = self.produce(reader, &q, batch_size, &tx) {
-                    let _ = tx.blocking_send(Err(e));
-                }
-            })
-            .map_err(|e| Error::Other(format!("cannot start stream producer: {e}")))?;
-        Ok(cursor)
+        self.spawn_producer(prefetch, move |store, tx| {
+            store.produce(reader, &q, batch_size, tx)
+        })
     }
 
     fn close(&self) -> Result<()> {

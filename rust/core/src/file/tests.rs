@@ -537,3 +537,32 @@ fn an_unreadable_path_fails_at_open() {
     assert!(matches!(e, Some(Error::Operation { .. })), "{e:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_stream_over_the_loaded_index_copies_each_page_when_it_is_produced() {
+    let dir = tmpdir("loaded-stream");
+    let path = jsonl_file(&dir, 1000);
+    let s = Arc::new(FileStore::open(path.to_str().unwrap(), "jsonl", None).unwrap());
+    s.exists_batch(&strs(&["r00000"])).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut c = s
+        .clone()
+        .stream(filt("n", Op::Lt, Value::Int(50)), 10, 1)
+        .unwrap();
+    let first = rt.block_on(c.next_page()).unwrap().unwrap();
+    assert_eq!(first.len(), 10);
+    // The result is fixed at the start: a row created later is not in it, a row deleted later
+    // is left out, a row updated later comes as it is now.
+    s.create_batch(vec![row("late", 1)]).unwrap();
+    s.delete_batch(&strs(&["r00900"])).unwrap();
+    s.update_batch(vec![row("r00901", 1000)]).unwrap();
+    let rest = flat(c).unwrap();
+    assert!(rest.iter().all(|r| r.id != "late" && r.id != "r00900"));
+    let updated = rest.iter().find(|r| r.id == "r00901").unwrap();
+    assert_eq!(updated.data.get("n"), Some(&Value::Int(1000)));
+    let total = (0..1000).filter(|i| i % 97 < 50).count();
+    assert_eq!(first.len() + rest.len(), total - 1);
+    let _ = std::fs::remove_dir_all(dir);
+}
