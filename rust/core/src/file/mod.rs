@@ -7,9 +7,10 @@
 //! file + rename), except creates on plain jsonl, which append. A stream over the loaded index
 //! fixes the ids of its result up front and copies the rows a page at a time.
 //!
-//! Until then `search`, `count` and `stream` scan the file: it is parsed one row at a time
-//! (line by line for jsonl, the csv reader's records for csv/tsv, through a streaming gzip
-//! decoder) and each row is evaluated by `CompiledQuery`, so memory holds the current row, the
+//! A file under 8 MiB (1 MiB gzip-compressed) is small enough to be loaded by the first verb
+//! of any kind. Until a bigger one is loaded, `search`, `count` and `stream` scan the file: it
+//! is parsed one row at a time (line by line for jsonl, the csv reader's records for csv/tsv,
+//! through a streaming gzip decoder) and each row is evaluated by `CompiledQuery`, so memory holds the current row, the
 //! ids seen (a repeated id is a `DataFormat` error, as when loading) and the result. A json
 //! array is the exception: it is parsed whole for each scan. `stream` scans in a producer
 //! thread feeding the cursor's bounded channel. Creates on plain jsonl append without loading:
@@ -53,8 +54,15 @@ enum State {
     Loaded(Index),
 }
 
+/// A file smaller than this (on disk; an eighth of it for gzip) is loaded by the first verb
+/// that reads it, even a search: its index costs at most ~100 MB, and scanning it again for
+/// every search would cost far more time than that memory.
+const LOAD_BELOW: u64 = 8 << 20;
+
 pub struct FileStore {
     layout: Layout,
+    /// Files at least this big are scanned rather than loaded by search, count and stream.
+    load_below: u64,
     state: RwLock<State>,
     closed: AtomicBool,
     tmp_counter: AtomicU64,
@@ -103,8 +111,10 @@ impl FileStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(layout.io_err("read", e)),
         }
+        let load_below = if gzip { LOAD_BELOW / 8 } else { LOAD_BELOW };
         Ok(FileStore {
             layout,
+            load_below,
             state: RwLock::new(State::OnDisk { ids: None }),
             closed: AtomicBool::new(false),
             tmp_counter: AtomicU64::new(0),
@@ -155,11 +165,11 @@ impl FileStore {
         if let State::OnDisk { .. } = &*g {
             *g = State::Loaded(self.load_index()?);
         }
-        Ok(RwLockWriteGuard::map(g, |s| match s {
-            State::Loaded(index) => index,
-            // Just loaded above.
-            State::OnDisk { .. } => unreachable!("index loaded under the same lock"),
-        }))
+        RwLockWriteGuard::try_map(g, |s| match s {
+            State::Loaded(index) => Some(index),
+            State::OnDisk { .. } => None,
+        })
+        .map_err(|_| Error::Other("the file store's index did not load".into()))
     }
 
     fn index(&self) -> Result<MappedRwLockReadGuard<'_, Index>> {
@@ -178,19 +188,26 @@ impl FileStore {
         }
     }
 
-    /// The loaded index (read-locked), or a reader over the file when the rows are on disk.
+    /// The loaded index (read-locked), or a reader over the file when the rows are on disk
+    /// and the file is too big to load.
     fn index_or_scan(
         &self,
     ) -> Result<std::result::Result<MappedRwLockReadGuard<'_, Index>, RowReader>> {
         let g = self.read_state()?;
-        match RwLockReadGuard::try_map(g, |s| match s {
+        let g = match RwLockReadGuard::try_map(g, |s| match s {
             State::Loaded(index) => Some(index),
             State::OnDisk { .. } => None,
         }) {
-            Ok(index) => Ok(Ok(index)),
-            // The reader is opened under the lock, so it sees no half-done append.
-            Err(_g) => Ok(Err(self.layout.reader(true)?)),
+            Ok(index) => return Ok(Ok(index)),
+            Err(g) => g,
+        };
+        let size = std::fs::metadata(&self.layout.path).map_or(0, |m| m.len());
+        if size < self.load_below {
+            drop(g);
+            return Ok(Ok(self.index()?));
         }
+        // The reader is opened under the lock, so it sees no half-done append.
+        Ok(Err(self.layout.reader(true)?))
     }
 
     /// Whether a create on `state` appends to the file without loading it.

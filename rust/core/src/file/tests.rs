@@ -190,7 +190,7 @@ fn load_err(fmt: &str, comp: Option<&str>, content: &[u8]) -> String {
     let path = dir.join(format!("bad.{fmt}"));
     std::fs::write(&path, content).unwrap();
     // Opening reads nothing; a scan and a load must each report the same error.
-    let s = FileStore::open(path.to_str().unwrap(), fmt, comp).unwrap();
+    let s = scanning(path.to_str().unwrap(), fmt, comp);
     let scanned = s.count(&QuerySpec::default());
     let loaded = s.exists_batch(&strs(&["a"])).map(|_| 0);
     let _ = std::fs::remove_dir_all(dir);
@@ -260,6 +260,13 @@ fn empty_and_foreign_files() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A store that scans its file however small it is.
+fn scanning(path: &str, fmt: &str, comp: Option<&str>) -> FileStore {
+    let mut s = FileStore::open(path, fmt, comp).unwrap();
+    s.load_below = 0;
+    s
+}
+
 fn on_disk(s: &FileStore) -> bool {
     matches!(*s.state.read(), State::OnDisk { .. })
 }
@@ -289,7 +296,7 @@ fn scans_give_what_the_loaded_index_gives() {
     let dir = tmpdir("scan");
     let path = jsonl_file(&dir, 3000);
     let p = path.to_str().unwrap();
-    let scanned = Arc::new(FileStore::open(p, "jsonl", None).unwrap());
+    let scanned = Arc::new(scanning(p, "jsonl", None));
     let loaded = Arc::new(FileStore::open(p, "jsonl", None).unwrap());
     loaded.exists_batch(&strs(&["r00000"])).unwrap();
     assert!(!on_disk(&loaded));
@@ -348,7 +355,7 @@ fn every_layout_scans_like_it_loads() {
             .create_batch((0..300).map(|i| row(&format!("k{i}"), i % 7)).collect())
             .unwrap();
         writer.create_batch(vec![rich_row("rich")]).unwrap();
-        let scanned = Arc::new(FileStore::open(p, fmt, comp).unwrap());
+        let scanned = Arc::new(scanning(p, fmt, comp));
         let spec = filt("n", Op::Eq, Value::Int(3));
         let want = writer.search(&spec).unwrap();
         assert_eq!(scanned.search(&spec).unwrap(), want, "{fmt} {comp:?}");
@@ -378,7 +385,7 @@ fn stream_reports_a_malformed_line_after_the_good_pages() {
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str("\n{\"id\": \"oops\", \"data\": [1]}\n");
     std::fs::write(&path, &text).unwrap();
-    let s = Arc::new(FileStore::open(path.to_str().unwrap(), "jsonl", None).unwrap());
+    let s = Arc::new(scanning(path.to_str().unwrap(), "jsonl", None));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -409,7 +416,7 @@ fn a_repeated_id_in_the_file_is_reported_by_every_path() {
     text.push('\n');
     text.push_str(&record_line(&row("r00007", 1)));
     std::fs::write(&path, &text).unwrap();
-    let s = Arc::new(FileStore::open(path.to_str().unwrap(), "jsonl", None).unwrap());
+    let s = Arc::new(scanning(path.to_str().unwrap(), "jsonl", None));
     let sorted = QuerySpec {
         sort: vec![("n".into(), false)],
         ..Default::default()
@@ -436,7 +443,7 @@ fn creates_append_to_an_unloaded_jsonl() {
     let dir = tmpdir("append-unloaded");
     let path = jsonl_file(&dir, 100);
     let p = path.to_str().unwrap();
-    let s = FileStore::open(p, "jsonl", None).unwrap();
+    let s = scanning(p, "jsonl", None);
     let before = std::fs::read_to_string(&path).unwrap();
     // Fails closed against the file's ids and within the batch; the file is untouched.
     assert!(matches!(
@@ -484,7 +491,7 @@ fn creates_append_to_an_unloaded_jsonl() {
 fn a_stream_reads_the_file_as_it_was_when_it_started() {
     let dir = tmpdir("snapshot");
     let path = jsonl_file(&dir, 1000);
-    let s = Arc::new(FileStore::open(path.to_str().unwrap(), "jsonl", None).unwrap());
+    let s = Arc::new(scanning(path.to_str().unwrap(), "jsonl", None));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -510,7 +517,7 @@ fn a_stream_reads_the_file_as_it_was_when_it_started() {
     assert_eq!(now[999].id, "late");
     // A dropped cursor stops its producer; closing the store ends a live stream.
     drop(s.clone().stream(QuerySpec::default(), 1, 1).unwrap());
-    let reopened = Arc::new(FileStore::open(path.to_str().unwrap(), "jsonl", None).unwrap());
+    let reopened = Arc::new(scanning(path.to_str().unwrap(), "jsonl", None));
     let mut live = reopened
         .clone()
         .stream(QuerySpec::default(), 10, 1)
@@ -564,5 +571,16 @@ fn a_stream_over_the_loaded_index_copies_each_page_when_it_is_produced() {
     assert_eq!(updated.data.get("n"), Some(&Value::Int(1000)));
     let total = (0..1000).filter(|i| i % 97 < 50).count();
     assert_eq!(first.len() + rest.len(), total - 1);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_small_file_is_loaded_by_its_first_search() {
+    let dir = tmpdir("small");
+    let path = jsonl_file(&dir, 100);
+    let s = FileStore::open(path.to_str().unwrap(), "jsonl", None).unwrap();
+    assert!(on_disk(&s));
+    assert_eq!(s.count(&QuerySpec::default()).unwrap(), 100);
+    assert!(!on_disk(&s));
     let _ = std::fs::remove_dir_all(dir);
 }
