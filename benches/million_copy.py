@@ -14,8 +14,9 @@ the copy then goes through the public API only: the file backend, the SQLite bac
 
 ``--source sqlite`` generates the records into a SQLite file instead (``create_batch`` in
 batches) and copies SQLite -> SQLite: both ends stream, so the peak RSS shows what the
-Migrator itself holds. The file backend keeps a whole file indexed in memory (and streams
-from a snapshot of that index), so with ``--source jsonl`` its index dominates the peak.
+Migrator itself holds. With ``--source jsonl`` the file backend does not load the file: its
+stream parses it line by line in a producer thread (docs/internals.md §3, "How FileStore uses
+the file"), so the peak adds only the ids the scan has seen (for its duplicate check).
 """
 
 from __future__ import annotations

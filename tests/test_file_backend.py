@@ -1,4 +1,5 @@
-"""File backend specifics: formats, gzip, atomic rewrites, the in-memory index, bad files."""
+"""File backend specifics: formats, gzip, atomic rewrites, the in-memory index, bad files,
+and the scans that serve search, count and stream before the index is loaded."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from dataknobs_data import ConfigurationError, DataFormatError, Query, Record
+from dataknobs_data import (
+    ConfigurationError,
+    DataFormatError,
+    DuplicateRecordError,
+    Query,
+    Record,
+)
 from dataknobs_data.backends.file import SyncFileDatabase
 from dataknobs_data.factory import database_factory
 
@@ -123,3 +130,84 @@ def test_rewrites_keep_a_readable_file_mode(tmp_path: Path, name: str) -> None:
     db.update("a", Record({"x": 2}))
     db.close()
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def write_jsonl(path: Path, n: int, extra: list[str] | None = None, pad: int = 0) -> None:
+    """n records in the file backend's jsonl layout, written without the library.
+
+    With ``pad`` bytes of note per record the file can pass the 8 MiB under which the backend
+    loads a file instead of scanning it.
+    """
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(n):
+            data = {"n": i % 101, "city": ("Oslo", "Lima", "Pune")[i % 3], "tags": [i % 2]}
+            if pad:
+                data["note"] = "x" * pad
+            fh.write(json.dumps({"id": f"r{i:05d}", "data": data, "metadata": {}}) + "\n")
+        for line in extra or []:
+            fh.write(line + "\n")
+
+
+QUERIES = [
+    Query(),
+    Query().filter("city", "=", "Lima"),
+    Query().filter("n", ">=", 90).sort_by("n", "desc").offset(3).limit(40),
+    Query().filter("tags.0", "=", 1).limit(25),
+    Query().filter("city", "in", ["Oslo", "Pune"]).select("n"),
+]
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=range(len(QUERIES)))
+def test_a_large_jsonl_is_searched_streamed_and_counted_like_the_loaded_index(
+    tmp_path: Path, query: Query
+) -> None:
+    path = tmp_path / "big.jsonl"
+    write_jsonl(path, 18_000, pad=500)
+    assert path.stat().st_size > 8 << 20
+    scanned = open_file_db(path)
+    loaded = open_file_db(path)
+    loaded.read("r00000")  # a read by id loads the whole file
+    want = loaded.search(query)
+    assert scanned.search(query) == want
+    assert list(scanned.stream_read(query)) == want
+    assert scanned.count(query) == loaded.count(query)
+
+
+def test_a_malformed_line_is_reported_with_its_number_while_streaming(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    write_jsonl(path, 18_000, extra=['{"id": "bad", "data": [1, 2]}'], pad=500)
+    db = open_file_db(path)
+    seen = 0
+    with pytest.raises(DataFormatError, match=r"big\.jsonl: line 18001") as info:
+        for _ in db.stream_read():
+            seen += 1
+    assert seen == 18_000, "the good records come first"
+    assert "data" in str(info.value)
+
+
+def test_a_repeated_id_in_the_file_is_a_data_format_error(tmp_path: Path) -> None:
+    path = tmp_path / "dup.jsonl"
+    write_jsonl(path, 100, extra=[json.dumps({"id": "r00042", "data": {}, "metadata": {}})])
+    db = open_file_db(path)
+    with pytest.raises(DataFormatError, match=r"line 101: duplicate id .r00042"):
+        db.count()
+    with pytest.raises(DataFormatError, match="duplicate id"):
+        db.read("r00001")
+
+
+def test_creates_append_to_an_unread_jsonl_and_reads_see_them(tmp_path: Path) -> None:
+    path = tmp_path / "log.jsonl"
+    write_jsonl(path, 1000)
+    before = path.read_bytes()
+    db = open_file_db(path)
+    with pytest.raises(DuplicateRecordError):
+        db.create_batch([Record({"n": -1}, id="new"), Record({"n": -2}, id="r00500")])
+    assert path.read_bytes() == before, "a failed create writes nothing"
+    db.create_batch([Record({"n": -1}, id="new"), Record({"n": -2}, id="newer")])
+    assert path.read_bytes().startswith(before), "appended, not rewritten"
+    assert db.count(Query().filter("n", "<", 0)) == 2
+    got = db.read("newer")
+    assert got is not None and got["n"] == -2
+    db.close()
+    again = open_file_db(path)
+    assert [r.id for r in again.search(Query().filter("n", "<", 0))] == ["new", "newer"]

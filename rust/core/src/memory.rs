@@ -233,6 +233,30 @@ pub(crate) fn search(index: &Index, spec: &QuerySpec) -> Result<Vec<Row>> {
     }
 }
 
+/// The rows of `q`'s result over `index` (filter, sort, offset, limit; not projected), in
+/// result order, without cloning any: a stream can fix its result and copy it page by page.
+pub(crate) fn result_rows<'a>(index: &'a Index, q: &CompiledQuery) -> Result<Vec<&'a Row>> {
+    let mut hits = Vec::new();
+    match id_lookup(index, q) {
+        Some(rows) => hits = rows,
+        None => {
+            for r in index.values() {
+                if q.matches(r)? {
+                    hits.push(r);
+                }
+            }
+        }
+    }
+    if q.has_sort() {
+        let window = q.window(&hits);
+        return Ok(window.into_iter().map(|i| hits[i]).collect());
+    }
+    let end = q
+        .limit()
+        .map_or(hits.len(), |l| q.offset().saturating_add(l).min(hits.len()));
+    Ok(hits.drain(q.offset().min(end)..end).collect())
+}
+
 pub(crate) fn count(index: &Index, spec: &QuerySpec) -> Result<usize> {
     let q = CompiledQuery::new(spec)?;
     if !q.has_cond() {
@@ -282,7 +306,7 @@ impl MemoryStore {
         MemoryStore::named("MemoryStore")
     }
 
-    /// A store whose `Error::Closed` names `name` (the file store reuses this one).
+    /// A store whose `Error::Closed` names `name`.
     pub(crate) fn named(name: &'static str) -> MemoryStore {
         MemoryStore {
             rows: RwLock::new(Index::new()),
