@@ -1,8 +1,10 @@
 """The file backend: one file (JSON, JSON Lines, CSV, TSV or Parquet, optionally gzip).
 
-The records are held in a Rust index loaded once from the file, so reads never re-read it;
-every write rewrites the file atomically (temp file, then rename). JSON Lines creates append.
-Parquet goes through pyarrow, with the same index in Rust.
+Small files are loaded into a Rust index by their first verb; bigger ones are scanned from disk
+by search, count and stream_read until a verb needs records by id (docs/internals.md §3), so
+memory stays bounded however large the file. Every write rewrites the file atomically (temp
+file, then rename); JSON Lines creates append. Parquet goes through pyarrow and is always
+loaded whole.
 """
 
 from __future__ import annotations
