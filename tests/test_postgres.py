@@ -140,7 +140,8 @@ def test_pool_config_key_has_no_password() -> None:
         ("schema_name", '"quoted"'),
         ("min_pool_size", 9),
         ("command_timeout", -1),
-        ("ssl", "require"),
+        ("ssl", "on"),
+        ("ssl", 1),
     ],
 )
 def test_bad_settings_are_configuration_errors(pg: PostgresService, key: str, value: Any) -> None:
@@ -231,3 +232,88 @@ def test_tables_get_a_gin_index_on_data(pg: PostgresService) -> None:
     assert "jsonb_path_ops" in gin_index(pg, cfg["table"])
     assert again.count(Query().filter("n", "<", 5)) == 5
     again.close()
+
+
+# -- TLS ----------------------------------------------------------------------------------
+
+
+def tls_config(pg: PostgresService, host: str, **params: str) -> dict[str, Any]:
+    """Config through a connection string with libpq-style TLS parameters and a unique
+    application_name, so the server's pg_stat_ssl tells this pool's connections apart."""
+    if pg.ca_file is None:
+        pytest.skip("the server's TLS certificate is not known (external DKDATA_PG_DSN)")
+    app = f"tls_{uuid.uuid4().hex[:12]}"
+    query = "&".join(f"{k}={v}" for k, v in {"application_name": app, **params}.items())
+    dsn = f"postgresql://{pg.user}@{host}:{pg.port}/{pg.database}?{query}"
+    return {"connection_string": dsn, "table": f"t_{uuid.uuid4().hex}", "_app": app}
+
+
+def encrypted(pg: PostgresService, app: str) -> list[str]:
+    """'t' or 'f' per server connection of the pool named ``app``."""
+    out = pg.psql(
+        "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+        f"WHERE a.application_name = '{app}'"
+    )
+    return out.split()
+
+
+@pytest.mark.parametrize(
+    ("mode", "host", "want"),
+    [
+        ("require", "127.0.0.1", "t"),
+        ("prefer", "127.0.0.1", "t"),
+        ("disable", "127.0.0.1", "f"),
+        # The certificate names localhost, not the address: verify-ca does not look.
+        ("verify-ca", "127.0.0.1", "t"),
+        ("verify-full", "localhost", "t"),
+    ],
+)
+def test_tls_modes_reach_the_server(pg: PostgresService, mode: str, host: str, want: str) -> None:
+    cfg = tls_config(pg, host, sslmode=mode, sslrootcert=str(pg.ca_file))
+    app = cfg.pop("_app")
+    database = SyncPostgresDatabase(cfg)
+    database.connect()
+    database.create(Record({"secret": "x"}, id="a"))
+    assert database.read("a") is not None
+    states = encrypted(pg, app)
+    assert states and set(states) == {want}
+    database.close()
+
+
+def test_ssl_setting_overrides_the_connection_string(pg: PostgresService) -> None:
+    cfg = tls_config(pg, "127.0.0.1", sslmode="disable")
+    app = cfg.pop("_app")
+    database = SyncPostgresDatabase({**cfg, "ssl": True})
+    database.connect()
+    assert set(encrypted(pg, app)) == {"t"}
+    assert "sslmode=require" in database.pool_stats()["key"]
+    database.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "host", "rootcert", "why"),
+    [
+        # An address the certificate does not name.
+        ("verify-full", "127.0.0.1", True, "(?i)name|certificate"),
+        # A CA nobody trusts: the bundled roots do not include it.
+        ("verify-ca", "127.0.0.1", False, "(?i)issuer|certificate"),
+    ],
+)
+def test_tls_verification_failures_are_connection_errors(
+    pg: PostgresService, mode: str, host: str, rootcert: bool, why: str
+) -> None:
+    params = {"sslmode": mode}
+    if rootcert:
+        params["sslrootcert"] = str(pg.ca_file)
+    cfg = tls_config(pg, host, **params)
+    cfg.pop("_app")
+    database = SyncPostgresDatabase(cfg)
+    with pytest.raises(DatabaseConnectionError, match=why):
+        database.connect()
+
+
+def test_unreadable_root_certificate_is_a_configuration_error(pg: PostgresService) -> None:
+    cfg = tls_config(pg, "localhost", sslmode="verify-full", sslrootcert="/no/such/ca.pem")
+    cfg.pop("_app")
+    with pytest.raises(ConfigurationError, match="sslrootcert"):
+        SyncPostgresDatabase(cfg).connect()

@@ -134,10 +134,9 @@ def test_statement_timeout_is_a_typed_error(pg: PostgresService) -> None:
                 if held != "0":
                     break
                 time.sleep(0.02)
-            start = time.monotonic()
+            # Without the timeout the count would wait for the lock and then succeed.
             with pytest.raises(DatabaseOperationError, match="timeout"):
                 database.count(Query().filter("n", "=", 1))
-            assert time.monotonic() - start < 1.5
         finally:
             holder.wait(30)
         assert database.count() == 1

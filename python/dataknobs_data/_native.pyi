@@ -150,7 +150,7 @@ class PostgresStore:
         min_pool_size: int = 2,
         max_pool_size: int = 5,
         command_timeout: float | None = None,
-        ssl: bool = False,
+        ssl: str | None = None,
         auto_create_table: bool = True,
     ) -> None: ...
     def pool_stats(self) -> dict[str, Any]: ...

@@ -4,6 +4,10 @@
 needs PostgreSQL starts a cluster from Debian's ``postgresql`` package in a temp folder, on
 127.0.0.1 and a free port, and the session stops it at its end. With ``CI=true`` a server that
 cannot start fails the test; elsewhere the test is skipped with the reason.
+
+The cluster takes TLS connections with a server certificate for ``localhost`` (not for
+127.0.0.1, so that ``verify-full`` through the address fails and ``verify-ca`` passes) signed by
+a throwaway CA in ``ca_file``; clients in ``prefer`` mode (the default) encrypt.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ class PostgresService:
     database: str
     password: str | None = None
     data_dir: str | None = None
+    #: The CA that signed the server certificate (None: the server's TLS is not ours to know).
+    ca_file: str | None = None
     _bin: str | None = field(default=None, repr=False)
 
     @property
@@ -161,6 +167,35 @@ def _from_dsn(dsn: str) -> PostgresService:
     )
 
 
+def _make_certs(root: str, owner_uid: int | None, owner_gid: int | None) -> tuple[str, str, str]:
+    """A CA and a server certificate for ``localhost`` signed by it: (ca, cert, key) paths."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise ServiceUnavailable("openssl is needed to make the test server's TLS certificate")
+    ca_key, ca, key, csr, cert, ext = (
+        os.path.join(root, name)
+        for name in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt", "san.ext")
+    )
+    with open(ext, "w", encoding="ascii") as fh:
+        fh.write("subjectAltName=DNS:localhost\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for cmd in (
+        [openssl, "req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2",
+         "-subj", "/CN=dkdata test CA"],
+        [openssl, "req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=localhost"],
+        [openssl, "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", cert, "-days", "2", "-extfile", ext],
+    ):  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ServiceUnavailable(f"openssl failed: {done.stderr.strip()}")
+    os.chmod(key, 0o600)
+    if owner_uid is not None and owner_gid is not None:
+        for path in (key, cert):
+            os.chown(path, owner_uid, owner_gid)
+    return ca, cert, key
+
+
 def start_cluster() -> PostgresService:
     """initdb + pg_ctl start in a fresh temp folder; raises ServiceUnavailable."""
     bin_dir = _bin_dir()
@@ -191,10 +226,16 @@ def start_cluster() -> PostgresService:
             ]
         )
         port = _free_port()
+        ca, cert, key = _make_certs(
+            root,
+            owner.pw_uid if _as_root() else None,
+            owner.pw_gid if _as_root() else None,
+        )
         opts = (
             f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=200 -c shared_buffers=128MB"
+            "-c max_connections=200 -c shared_buffers=128MB "
+            f"-c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key}"
         )
         _run_as_owner(
             [
@@ -228,6 +269,7 @@ def start_cluster() -> PostgresService:
         user="postgres",
         database="postgres",
         data_dir=data_dir,
+        ca_file=ca,
         _bin=bin_dir,
     )
 

@@ -4,7 +4,9 @@ Table ``id VARCHAR(255) PRIMARY KEY, data JSONB, metadata JSONB, created_at, upd
 ``seq`` identity column that keeps storage order. Connections come from a pool in the Rust core
 (tokio-postgres + deadpool), shared by every database with the same connection settings and
 usable from any thread or event loop; bulk writes are binary COPY, encoded in Rust with the GIL
-released.
+released. TLS (rustls) follows libpq's sslmode names: ``prefer`` (the default) and ``require``
+encrypt without checking the certificate, ``verify-ca`` and ``verify-full`` check it against
+``sslrootcert`` (connection string) or ``PGSSLROOTCERT``, else the bundled Mozilla roots.
 """
 
 from __future__ import annotations
@@ -17,18 +19,24 @@ from ..exceptions import ConfigurationError
 from ..pooling import PostgresPoolConfig
 from .native import NativeAsyncDatabase, NativeSyncDatabase
 
-#: ``ssl`` values that mean a plain connection (libpq's sslmode names included).
-_PLAIN = {None, False, "disable", "allow", "prefer"}
+#: libpq's sslmode names, which ``ssl`` takes (as asyncpg does) besides True and False.
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
-def _ssl_flag(value: Any) -> bool:
-    if isinstance(value, str):
-        value = value.lower()
-    if value in _PLAIN:
-        return False
-    if value is True or value in ("require", "verify-ca", "verify-full"):
-        return True
-    raise ConfigurationError("ssl", f"expected a bool or an sslmode name, got {value!r}")
+def _ssl_mode(value: Any) -> str | None:
+    """The sslmode for the ``ssl`` setting: None leaves it to the connection string's
+    ``sslmode``, then ``PGSSLMODE``, then ``prefer``; True is ``require``; False ``disable``."""
+    if value is None:
+        return None
+    if value is True or value is False:
+        return "require" if value else "disable"
+    if isinstance(value, str) and value.lower() in SSL_MODES:
+        return value.lower()
+    raise ConfigurationError(
+        "ssl",
+        f"expected True, False or an sslmode name ({', '.join(SSL_MODES)}), got {value!r}; "
+        "name a CA file with sslrootcert= in the connection string or PGSSLROOTCERT",
+    )
 
 
 class _PostgresStore:
@@ -69,7 +77,7 @@ class _PostgresStore:
             min_pool_size=pool.min_size,
             max_pool_size=pool.max_size,
             command_timeout=None if timeout is None else float(timeout),
-            ssl=_ssl_flag(cfg.get("ssl")),
+            ssl=_ssl_mode(cfg.get("ssl")),
             auto_create_table=bool(cfg.get("auto_create_table", True)),
         )
 

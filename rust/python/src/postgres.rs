@@ -104,7 +104,7 @@ verbs! {
         min_pool_size=2,
         max_pool_size=5,
         command_timeout=None,
-        ssl=false,
+        ssl=None,
         auto_create_table=true,
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -121,7 +121,7 @@ verbs! {
         min_pool_size: usize,
         max_pool_size: usize,
         command_timeout: Option<f64>,
-        ssl: bool,
+        ssl: Option<String>,
         auto_create_table: bool,
     ) -> PyResult<Self> {
         let settings = PgSettings {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio_postgres::config::Host;
 
+use super::tls::{self, SslMode};
 use crate::error::{Error, Result};
 
 /// What a store is opened with (API.md §5, postgres).
@@ -23,7 +24,9 @@ pub struct PgSettings {
     pub max_pool_size: usize,
     /// Seconds; becomes the server's `statement_timeout` on every connection.
     pub command_timeout: Option<f64>,
-    pub ssl: bool,
+    /// An sslmode name (tls.rs); None: the connection string's `sslmode`, else `PGSSLMODE`,
+    /// else `prefer`, as libpq and asyncpg do.
+    pub ssl: Option<String>,
     pub auto_create_table: bool,
 }
 
@@ -65,6 +68,8 @@ pub(crate) struct Resolved {
     pub min: usize,
     pub max: usize,
     pub connect_timeout: Duration,
+    /// The rustls config when connections may use TLS.
+    pub tls: Option<rustls::ClientConfig>,
 }
 
 /// Connection attempts give up after this long unless the command timeout is shorter.
@@ -104,18 +109,40 @@ pub(crate) fn resolve(s: &PgSettings) -> Result<Resolved> {
             ))
         }
     };
-    if s.ssl {
-        return Err(config_err(
-            "ssl",
-            "TLS connections are not supported yet; use ssl=False (sslmode=disable)",
-        ));
-    }
-    let mut pg = match &s.connection_string {
-        Some(cs) => {
-            tokio_postgres::Config::from_str(cs).map_err(|e| config_err("connection_string", e))?
-        }
+    let tls_params = s.connection_string.as_deref().map(tls::take_tls_params);
+    let (mode_name, mode_from) = match (&s.ssl, tls_params.as_ref().and_then(|p| p.sslmode.clone()))
+    {
+        (Some(m), _) => (m.clone(), "ssl"),
+        (None, Some(m)) => (m, "connection_string"),
+        (None, None) => match std::env::var("PGSSLMODE") {
+            Ok(m) if !m.is_empty() => (m, "PGSSLMODE"),
+            _ => ("prefer".to_string(), "ssl"),
+        },
+    };
+    let mode = SslMode::parse(&mode_name).ok_or_else(|| {
+        config_err(
+            mode_from,
+            format!(
+                "unknown sslmode {mode_name:?}; expected one of {}",
+                SslMode::NAMES.join(", ")
+            ),
+        )
+    })?;
+    let root_cert = tls_params
+        .as_ref()
+        .and_then(|p| p.sslrootcert.clone())
+        .or_else(|| {
+            std::env::var("PGSSLROOTCERT")
+                .ok()
+                .filter(|p| !p.is_empty())
+        });
+    let tls = tls::client_config(mode, root_cert.as_deref())?;
+    let mut pg = match &tls_params {
+        Some(p) => tokio_postgres::Config::from_str(&p.rest)
+            .map_err(|e| config_err("connection_string", e))?,
         None => tokio_postgres::Config::new(),
     };
+    pg.ssl_mode(mode.driver());
     if let Some(h) = &s.host {
         pg.host(h);
     }
@@ -143,7 +170,9 @@ pub(crate) fn resolve(s: &PgSettings) -> Result<Resolved> {
     }
     let connect_timeout = command_timeout.map_or(CONNECT_TIMEOUT, |t| t.min(CONNECT_TIMEOUT));
     pg.connect_timeout(connect_timeout);
-    pg.application_name("dataknobs-data");
+    if pg.get_application_name().is_none() {
+        pg.application_name("dataknobs-data");
+    }
     if let Some(t) = command_timeout {
         pg.options(format!("-c statement_timeout={}", t.as_millis().max(1)));
     }
@@ -158,7 +187,8 @@ pub(crate) fn resolve(s: &PgSettings) -> Result<Resolved> {
         .collect();
     let ports: Vec<String> = pg.get_ports().iter().map(u16::to_string).collect();
     let key = format!(
-        "postgresql://{}@{}:{}/{}?min_pool_size={}&max_pool_size={}&command_timeout={}",
+        "postgresql://{}@{}:{}/{}?min_pool_size={}&max_pool_size={}&command_timeout={}\
+         &sslmode={}{}",
         pg.get_user().unwrap_or(""),
         hosts.join(","),
         if ports.is_empty() {
@@ -170,6 +200,8 @@ pub(crate) fn resolve(s: &PgSettings) -> Result<Resolved> {
         s.min_pool_size,
         s.max_pool_size,
         command_timeout.map_or("none".to_string(), |t| format!("{}", t.as_secs_f64())),
+        mode.name(),
+        root_cert.map_or(String::new(), |p| format!("&sslrootcert={p}")),
     );
     Ok(Resolved {
         pg,
@@ -177,6 +209,7 @@ pub(crate) fn resolve(s: &PgSettings) -> Result<Resolved> {
         min: s.min_pool_size,
         max: s.max_pool_size,
         connect_timeout,
+        tls,
     })
 }
 
@@ -252,7 +285,7 @@ mod tests {
             matches!(resolve(&s), Err(Error::Config { parameter, .. }) if parameter == "connection_string")
         );
         let mut s = settings();
-        s.ssl = true;
+        s.ssl = Some("on".into());
         assert!(matches!(resolve(&s), Err(Error::Config { parameter, .. }) if parameter == "ssl"));
     }
 }

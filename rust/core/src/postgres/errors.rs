@@ -27,7 +27,10 @@ pub(crate) fn is_connection_failure(e: &tokio_postgres::Error) -> bool {
         // No server error: the failure happened on the wire (I/O, TLS, protocol).
         None => {
             let text = e.to_string();
-            text.contains("error connecting") || text.contains("connection") || text.contains("I/O")
+            text.contains("error connecting")
+                || text.contains("connection")
+                || text.contains("I/O")
+                || text.contains("TLS")
         }
     }
 }

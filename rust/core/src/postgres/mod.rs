@@ -13,6 +13,7 @@ mod errors;
 mod jsonb;
 mod pool;
 mod sql;
+mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use tokio_postgres::types::{ToSql, Type};
 pub use config::PgSettings;
 use pool::Guarded;
 pub use pool::{live_pools, PoolStats, SharedPool};
+pub use tls::SslMode;
 
 use crate::cursor::{Cursor, Page};
 use crate::error::{Error, Result};

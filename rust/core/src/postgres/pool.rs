@@ -67,13 +67,17 @@ impl SharedPool {
         if let Some(live) = registry().lock().get(&map_key).and_then(Weak::upgrade) {
             return Ok(live);
         }
-        let manager = Manager::from_config(
-            r.pg.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let config = || ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &r.tls {
+            Some(tls) => Manager::from_config(
+                r.pg.clone(),
+                tokio_postgres_rustls::MakeRustlsConnect::new(tls.clone()),
+                config(),
+            ),
+            None => Manager::from_config(r.pg.clone(), NoTls, config()),
+        };
         let pool = Pool::builder(manager)
             .max_size(r.max)
             .runtime(Runtime::Tokio1)
