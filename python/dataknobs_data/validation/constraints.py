@@ -538,14 +538,11 @@ class Unique(_Builtin):
     def __init__(self, field_name: str | None = None) -> None:
         self.field_name = field_name
 
-    def _issues(self, value: Any, context: ValidationContext | None) -> ValidationResult | None:
-        # Fails when the value was already seen under this key in the context; else marks it.
-        if value is None:
-            return None
-        if context is None:
-            return ValidationResult(
-                True, value, None, ["Unique constraint requires context for tracking"]
-            )
+    def check(self, value: Any, context: ValidationContext | None = None) -> ValidationResult:
+        """Validate ``value``; see the module docstring for the messages."""
+        # The whole check inline: it runs once per value of every record validated.
+        if value is None or context is None:
+            return super().check(value, context)
         key = self.field_name or context.current_field or "default"
         seen = context.seen_values.get(key)
         if seen is None:
@@ -555,7 +552,18 @@ class Unique(_Builtin):
         if marker in seen:
             return _fail(value, f"Duplicate value '{value}' for field '{key}'")
         seen.add(marker)
-        return None
+        return ValidationResult(True, value)
+
+    def _issues(self, value: Any, context: ValidationContext | None) -> ValidationResult | None:
+        # Fails when the value was already seen under this key in the context; else marks it.
+        if value is None:
+            return None
+        if context is None:
+            return ValidationResult(
+                True, value, None, ["Unique constraint requires context for tracking"]
+            )
+        result = self.check(value, context)
+        return None if result.valid else result
 
 
 class Custom(_Builtin):
