@@ -59,3 +59,11 @@ impl Error {
         }
     }
 }
+
+/// An error's message without its kind prefix, for wrapping it in a message of its own.
+pub(crate) fn detail(e: &Error) -> String {
+    match e {
+        Error::DataFormat { message, .. } | Error::Serialization { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}

@@ -10,7 +10,7 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::codec;
 use crate::cursor::Cursor;
-use crate::error::{Error, Result};
+use crate::error::{detail, Error, Result};
 use crate::query::{CompiledQuery, QuerySpec};
 use crate::row::Row;
 use crate::store::Store;
@@ -415,13 +415,6 @@ impl MemoryStore {
 }
 
 /// The message inside an error, without its variant's prefix.
-pub(crate) fn detail(e: &Error) -> String {
-    match e {
-        Error::DataFormat { message, .. } | Error::Serialization { message, .. } => message.clone(),
-        other => other.to_string(),
-    }
-}
-
 impl Store for MemoryStore {
     fn create_batch(&self, rows: Vec<Row>) -> Result<Vec<String>> {
         self.mutate(|index, undo| create_batch(index, rows, undo))

@@ -13,8 +13,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use crate::codec;
 use crate::cursor::{Cursor, Page};
+use crate::error::detail;
 use crate::error::{Error, Result};
-use crate::memory::{self, detail};
+use crate::memory;
 use crate::query::{CompiledQuery, Cond, Op, QuerySpec};
 use crate::row::Row;
 use crate::store::Store;

@@ -11,8 +11,9 @@ use indexmap::IndexSet;
 use serde_json::Value as J;
 
 use crate::codec;
+use crate::error::detail;
 use crate::error::{Error, Result};
-use crate::memory::{detail, Index};
+use crate::memory::Index;
 use crate::row::Row;
 use crate::value::{Map, Value};
 
