@@ -521,7 +521,12 @@ impl PostgresStore {
         let plan = Plan::new(spec.cond.as_ref());
         let mut hits = Vec::new();
         if q.has_sort() {
-            if let Some(sort) = sql::sort_sql(&spec.sort) {
+            // The server sorts only to cut a window: without a limit every match comes back
+            // anyway, and rows streamed in storage order (decoded while the server scans)
+            // then sorted here beat a server sort that must finish before the first row
+            // leaves (10,000 of 100,000 rows: 90 ms against 120 ms).
+            let window = q.limit().and(sql::sort_sql(&spec.sort));
+            if let Some(sort) = window {
                 if self
                     .search_sorted_in_sql(client, q, &plan, &sort, &mut hits)
                     .await?
