@@ -71,8 +71,8 @@ services:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "make: installing postgresql for the test service"; \
 		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get install -y -q --no-install-recommends postgresql >/dev/null 2>&1 \
-		|| { apt-get update -q >/dev/null 2>&1; apt-get install -y -q --no-install-recommends postgresql >/dev/null 2>&1; } \
+		apt-get install -y -q --no-install-recommends postgresql openssl >/dev/null 2>&1 \
+		|| { apt-get update -q >/dev/null 2>&1; apt-get install -y -q --no-install-recommends postgresql openssl >/dev/null 2>&1; } \
 		|| true; \
 		ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 		|| echo "make: postgresql did not install; postgres tests skip (fail under CI)" >&2; \

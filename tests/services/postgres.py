@@ -167,11 +167,14 @@ def _from_dsn(dsn: str) -> PostgresService:
     )
 
 
-def _make_certs(root: str, owner_uid: int | None, owner_gid: int | None) -> tuple[str, str, str]:
-    """A CA and a server certificate for ``localhost`` signed by it: (ca, cert, key) paths."""
+def _make_certs(
+    root: str, owner_uid: int | None, owner_gid: int | None
+) -> tuple[str, str, str] | None:
+    """A CA and a server certificate for ``localhost`` signed by it: (ca, cert, key) paths;
+    None without openssl (the cluster then takes plain connections only)."""
     openssl = shutil.which("openssl")
     if openssl is None:
-        raise ServiceUnavailable("openssl is needed to make the test server's TLS certificate")
+        return None
     ca_key, ca, key, csr, cert, ext = (
         os.path.join(root, name)
         for name in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt", "san.ext")
@@ -226,7 +229,7 @@ def start_cluster() -> PostgresService:
             ]
         )
         port = _free_port()
-        ca, cert, key = _make_certs(
+        certs = _make_certs(
             root,
             owner.pw_uid if _as_root() else None,
             owner.pw_gid if _as_root() else None,
@@ -234,9 +237,10 @@ def start_cluster() -> PostgresService:
         opts = (
             f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=200 -c shared_buffers=128MB "
-            f"-c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key}"
+            "-c max_connections=200 -c shared_buffers=128MB"
         )
+        if certs is not None:
+            opts += f" -c ssl=on -c ssl_cert_file={certs[1]} -c ssl_key_file={certs[2]}"
         _run_as_owner(
             [
                 os.path.join(bin_dir, "pg_ctl"),
@@ -269,7 +273,7 @@ def start_cluster() -> PostgresService:
         user="postgres",
         database="postgres",
         data_dir=data_dir,
-        ca_file=ca,
+        ca_file=None if certs is None else certs[0],
         _bin=bin_dir,
     )
 
