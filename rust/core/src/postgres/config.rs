@@ -25,6 +25,9 @@ pub struct PgSettings {
     pub command_timeout: Option<f64>,
     pub ssl: bool,
     pub auto_create_table: bool,
+    /// False for PgBouncer in transaction pooling: no named statement outlives its
+    /// transaction (asyncpg's `statement_cache_size=0`).
+    pub prepared_statements: bool,
 }
 
 impl PgSettings {
@@ -36,6 +39,7 @@ impl PgSettings {
             min_pool_size: 2,
             max_pool_size: 5,
             auto_create_table: true,
+            prepared_statements: true,
             ..Default::default()
         }
     }
@@ -157,7 +161,7 @@ pub(crate) fn resolve(s: &PgSettings) -> Result<Resolved> {
         })
         .collect();
     let ports: Vec<String> = pg.get_ports().iter().map(u16::to_string).collect();
-    let key = format!(
+    let mut key = format!(
         "postgresql://{}@{}:{}/{}?min_pool_size={}&max_pool_size={}&command_timeout={}",
         pg.get_user().unwrap_or(""),
         hosts.join(","),
@@ -171,6 +175,9 @@ pub(crate) fn resolve(s: &PgSettings) -> Result<Resolved> {
         s.max_pool_size,
         command_timeout.map_or("none".to_string(), |t| format!("{}", t.as_secs_f64())),
     );
+    // A connection of the prepared mode holds cached named statements that the other mode must
+    // never inherit, so the two modes never share a pool.
+    key.push_str(&format!("&prepared_statements={}", s.prepared_statements));
     Ok(Resolved {
         pg,
         key,
@@ -214,6 +221,19 @@ mod tests {
         let r = resolve(&s).unwrap();
         assert!(r.key.starts_with("postgresql://x@h:7000/d2?"), "{}", r.key);
         assert!(!r.key.contains("pw"));
+    }
+
+    #[test]
+    fn key_tells_the_statement_modes_apart() {
+        let prepared = resolve(&settings()).unwrap().key;
+        let mut s = settings();
+        s.prepared_statements = false;
+        let unnamed = resolve(&s).unwrap().key;
+        assert!(
+            prepared.ends_with("&prepared_statements=true"),
+            "{prepared}"
+        );
+        assert!(unnamed.ends_with("&prepared_statements=false"), "{unnamed}");
     }
 
     #[test]
