@@ -66,6 +66,9 @@ test-rust: venv
 # refreshed only when the plain install fails, since that costs most of a minute. The package's
 # own post-install (creating and starting a default cluster) may fail without an init system:
 # only the binaries matter here. Without them postgres tests skip, or fail under CI=true.
+# PgBouncer (Debian's pgbouncer, for the postgres-pgbouncer backend) likewise, unless
+# DKDATA_PGBOUNCER_DSN points at one; the tests start their own, so the package's service matters
+# no more than postgresql's.
 services:
 	@if [ -n "$${DKDATA_PG_DSN:-}" ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -77,6 +80,16 @@ services:
 		ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 		|| echo "make: postgresql did not install; postgres tests skip (fail under CI)" >&2; \
 	else echo "make: PostgreSQL is not installed and cannot be installed here; postgres tests skip (fail under CI)" >&2; fi
+	@if [ -n "$${DKDATA_PGBOUNCER_DSN:-}" ] || [ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make: installing pgbouncer for the test service"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q --no-install-recommends pgbouncer >/dev/null 2>&1 \
+		|| { apt-get update -q >/dev/null 2>&1; apt-get install -y -q --no-install-recommends pgbouncer >/dev/null 2>&1; } \
+		|| true; \
+		[ -x /usr/sbin/pgbouncer ] \
+		|| echo "make: pgbouncer did not install; pgbouncer tests skip (fail under CI)" >&2; \
+	else echo "make: PgBouncer is not installed and cannot be installed here; pgbouncer tests skip (fail under CI)" >&2; fi
 
 # pytest exits 5 when it collected no test: that is a failure too (any non-zero exit is).
 test-python: dev services

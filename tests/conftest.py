@@ -30,6 +30,18 @@ def _postgres(tmp: Path) -> BackendSpec:
     return "postgres", {**service().config(), "table": f"t_{uuid.uuid4().hex}"}
 
 
+def _postgres_pgbouncer(tmp: Path) -> BackendSpec:
+    # The same server through PgBouncer in transaction pooling, which needs the mode without
+    # named prepared statements.
+    from .services.pgbouncer import service
+
+    return "postgres", {
+        **service().config(),
+        "table": f"t_{uuid.uuid4().hex}",
+        "prepared_statements": False,
+    }
+
+
 BACKENDS: dict[str, Callable[[Path], BackendSpec]] = {
     "memory": lambda tmp: ("memory", {}),
     "file-json": _file("db.json"),
@@ -40,6 +52,7 @@ BACKENDS: dict[str, Callable[[Path], BackendSpec]] = {
     "file-jsonl-gzip": _file("db.jsonl.gz"),
     "sqlite": lambda tmp: ("sqlite", {"path": str(tmp / "db.sqlite")}),
     "postgres": _postgres,
+    "postgres-pgbouncer": _postgres_pgbouncer,
 }
 
 #: Backends whose data outlives the database object (reopened from the same config).
@@ -48,8 +61,10 @@ PERSISTENT = {name for name in BACKENDS if name != "memory"}
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Stop the servers the session started."""
-    from .services import postgres
+    from .services import pgbouncer, postgres
 
+    # PgBouncer first: it holds connections to the server.
+    pgbouncer.stop()
     postgres.stop()
 
 

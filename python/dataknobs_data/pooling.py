@@ -26,6 +26,13 @@ def _int(cfg: Mapping[str, Any], key: str, default: int | None) -> int | None:
     return int(value)
 
 
+def _bool(cfg: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = cfg.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigurationError(key, f"expected True or False, got {value!r}")
+    return value
+
+
 @dataclass
 class PostgresPoolConfig:
     """Settings of a PostgreSQL pool; ``port`` None means 5432 unless the connection string
@@ -41,6 +48,8 @@ class PostgresPoolConfig:
     max_size: int = 5
     command_timeout: float | None = None
     ssl: Any = None
+    #: False for PgBouncer in transaction pooling (asyncpg's ``statement_cache_size=0``).
+    prepared_statements: bool = True
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any]) -> PostgresPoolConfig:
@@ -60,6 +69,7 @@ class PostgresPoolConfig:
             max_size=5 if max_size is None else max_size,
             command_timeout=None if timeout is None else float(timeout),
             ssl=config.get("ssl"),
+            prepared_statements=_bool(config, "prepared_statements", True),
         )
 
     def to_hash_key(self) -> tuple[Any, ...]:
@@ -76,6 +86,7 @@ class PostgresPoolConfig:
             self.max_size,
             self.command_timeout,
             self.ssl,
+            self.prepared_statements,
         )
 
 

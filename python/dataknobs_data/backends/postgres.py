@@ -7,6 +7,16 @@ usable from any thread or event loop; bulk writes are binary COPY, encoded in Ru
 released. TLS (rustls) follows libpq's sslmode names: ``prefer`` (the default) and ``require``
 encrypt without checking the certificate, ``verify-ca`` and ``verify-full`` check it against
 ``sslrootcert`` (connection string) or ``PGSSLROOTCERT``, else the bundled Mozilla roots.
+
+``prepared_statements`` (default True) keeps each statement prepared on its connection. Set it
+to False behind PgBouncer in ``pool_mode = transaction`` (before 1.21, or without
+``max_prepared_statements``: such a PgBouncer gives each transaction any server connection, where
+a statement prepared in another one is missing). Then every statement on its own runs unnamed
+and a statement prepared inside a transaction (a scan, a COPY) is closed before it ends. It is
+what ``statement_cache_size=0`` is to asyncpg. Stores of the two modes never share a pool.
+PgBouncer refuses the startup parameter that carries ``command_timeout`` (``options``) unless its
+``ignore_startup_parameters`` lists it, and then the timeout is not applied: set
+``statement_timeout`` on the role or database instead.
 """
 
 from __future__ import annotations
@@ -56,6 +66,7 @@ class _PostgresStore:
             "command_timeout",
             "ssl",
             "auto_create_table",
+            "prepared_statements",
         }
     )
     config: dict[str, Any]
@@ -79,6 +90,7 @@ class _PostgresStore:
             command_timeout=None if timeout is None else float(timeout),
             ssl=_ssl_mode(cfg.get("ssl")),
             auto_create_table=bool(cfg.get("auto_create_table", True)),
+            prepared_statements=pool.prepared_statements,
         )
 
     def pool_stats(self) -> dict[str, Any]:

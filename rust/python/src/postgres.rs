@@ -106,6 +106,7 @@ verbs! {
         command_timeout=None,
         ssl=None,
         auto_create_table=true,
+        prepared_statements=true,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -123,6 +124,7 @@ verbs! {
         command_timeout: Option<f64>,
         ssl: Option<String>,
         auto_create_table: bool,
+        prepared_statements: bool,
     ) -> PyResult<Self> {
         let settings = PgSettings {
             host,
@@ -138,6 +140,7 @@ verbs! {
             command_timeout,
             ssl,
             auto_create_table,
+            prepared_statements,
         };
         let rt = runtime().map_err(|e| e.into_pyerr(py))?;
         let store = run_detached(py, move || Ok(rt.block_on(CoreStore::open(settings))?))?;

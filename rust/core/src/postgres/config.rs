@@ -28,6 +28,9 @@ pub struct PgSettings {
     /// else `prefer`, as libpq and asyncpg do.
     pub ssl: Option<String>,
     pub auto_create_table: bool,
+    /// False for PgBouncer in transaction pooling: no named statement outlives its
+    /// transaction (asyncpg's `statement_cache_size=0`).
+    pub prepared_statements: bool,
 }
 
 impl PgSettings {
@@ -39,6 +42,7 @@ impl PgSettings {
             min_pool_size: 2,
             max_pool_size: 5,
             auto_create_table: true,
+            prepared_statements: true,
             ..Default::default()
         }
     }
@@ -186,7 +190,7 @@ pub(crate) fn resolve(s: &PgSettings) -> Result<Resolved> {
         })
         .collect();
     let ports: Vec<String> = pg.get_ports().iter().map(u16::to_string).collect();
-    let key = format!(
+    let mut key = format!(
         "postgresql://{}@{}:{}/{}?min_pool_size={}&max_pool_size={}&command_timeout={}\
          &sslmode={}{}",
         pg.get_user().unwrap_or(""),
@@ -203,6 +207,9 @@ pub(crate) fn resolve(s: &PgSettings) -> Result<Resolved> {
         mode.name(),
         root_cert.map_or(String::new(), |p| format!("&sslrootcert={p}")),
     );
+    // A connection of the prepared mode holds cached named statements that the other mode must
+    // never inherit, so the two modes never share a pool.
+    key.push_str(&format!("&prepared_statements={}", s.prepared_statements));
     Ok(Resolved {
         pg,
         key,
@@ -247,6 +254,19 @@ mod tests {
         let r = resolve(&s).unwrap();
         assert!(r.key.starts_with("postgresql://x@h:7000/d2?"), "{}", r.key);
         assert!(!r.key.contains("pw"));
+    }
+
+    #[test]
+    fn key_tells_the_statement_modes_apart() {
+        let prepared = resolve(&settings()).unwrap().key;
+        let mut s = settings();
+        s.prepared_statements = false;
+        let unnamed = resolve(&s).unwrap().key;
+        assert!(
+            prepared.ends_with("&prepared_statements=true"),
+            "{prepared}"
+        );
+        assert!(unnamed.ends_with("&prepared_statements=false"), "{unnamed}");
     }
 
     #[test]

@@ -18,11 +18,12 @@ mod tls;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use deadpool_postgres::Object;
+use deadpool_postgres::{Object, Transaction};
 use futures_util::pin_mut;
 use parking_lot::RwLock;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::Statement;
 
 pub use config::PgSettings;
 use pool::Guarded;
@@ -42,6 +43,7 @@ const SCAN_PAGE: i32 = 2000;
 
 pub struct PostgresStore {
     pool: RwLock<Option<Arc<SharedPool>>>,
+    statements: Statements,
     /// `"schema"."table"`, validated and quoted.
     table: String,
     /// The same, as a string literal's content for `to_regclass`.
@@ -49,6 +51,115 @@ pub struct PostgresStore {
     /// The GIN index on `data`: its qualified name and the statement that builds it.
     gin_name: String,
     gin_ddl: String,
+}
+
+/// A statement parameter and the type the server reads it as. The type matters only for
+/// unnamed statements, which the server does not describe to us before they run.
+type Param<'a> = (&'a (dyn ToSql + Sync), Type);
+
+/// A driver result, before it becomes the core's error (which names the operation).
+type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
+
+fn untyped<'a>(params: &[Param<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    params.iter().map(|(v, _)| *v).collect()
+}
+
+/// How statements reach the server (`PgSettings::prepared_statements`): the one place that
+/// decides it.
+///
+/// PgBouncer in transaction pooling (1.18, Debian 12's, has no protocol-level prepared
+/// statements) hands each transaction to any server connection. A statement prepared in one
+/// transaction may then be missing where the next one runs, or a stale one with the same name
+/// may be there. So `Unnamed` never lets a named statement outlive its transaction: a statement
+/// on its own goes as one unnamed Parse/Bind/Execute (`query_typed`), and one prepared inside
+/// a transaction (for a portal, or COPY) is never cached and is closed before COMMIT or
+/// ROLLBACK (the callers drop it first, which queues its Close ahead of them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Statements {
+    /// Named statements prepared once per connection and kept (deadpool's cache).
+    Prepared,
+    /// Unnamed statements only (asyncpg's `statement_cache_size=0`).
+    Unnamed,
+}
+
+impl Statements {
+    fn new(prepared_statements: bool) -> Statements {
+        if prepared_statements {
+            Statements::Prepared
+        } else {
+            Statements::Unnamed
+        }
+    }
+
+    /// Rows of `sql`, a text the store runs again and again.
+    async fn query(
+        self,
+        client: &Object,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> PgResult<Vec<tokio_postgres::Row>> {
+        match self {
+            Statements::Prepared => {
+                let stmt = client.prepare_cached(sql).await?;
+                client.query(&stmt, &untyped(params)).await
+            }
+            Statements::Unnamed => client.query_typed(sql, params).await,
+        }
+    }
+
+    /// The one row of `sql`, a text built for this call (the prepared mode does not cache it,
+    /// so one-off texts do not pile up in the cache).
+    async fn query_one(
+        self,
+        client: &Object,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> PgResult<tokio_postgres::Row> {
+        match self {
+            Statements::Prepared => client.query_one(sql, &untyped(params)).await,
+            Statements::Unnamed => client.query_typed_one(sql, params).await,
+        }
+    }
+
+    /// Rows changed by `sql`, a text built for this call.
+    async fn execute(self, client: &Object, sql: &str, params: &[Param<'_>]) -> PgResult<u64> {
+        match self {
+            Statements::Prepared => client.execute(sql, &untyped(params)).await,
+            Statements::Unnamed => client.execute_typed(sql, params).await,
+        }
+    }
+
+    /// Ends `tx`, whose work stopped early or failed. The prepared mode drops it, which queues
+    /// the ROLLBACK without waiting: the next statement on the connection waits behind it
+    /// instead. Behind PgBouncer that statement's answer would be lost, since PgBouncer gives
+    /// the server connection to another client as soon as the ROLLBACK completes; so without
+    /// prepared statements the ROLLBACK is awaited. A failed ROLLBACK means a broken
+    /// connection, which the pool discards; the caller's own outcome stands.
+    async fn rollback(self, tx: Transaction<'_>) {
+        match self {
+            Statements::Prepared => drop(tx),
+            Statements::Unnamed => {
+                let _ = tx.rollback().await;
+            }
+        }
+    }
+
+    /// The statement a portal in `tx` is bound to. `repeats`: the text is run again and again,
+    /// so the prepared mode caches it. Without prepared statements it is named (portals need a
+    /// prepared statement) but never cached: the caller drops it, and its portal, before the
+    /// transaction ends.
+    async fn for_portal(
+        self,
+        tx: &Transaction<'_>,
+        sql: &str,
+        repeats: bool,
+    ) -> PgResult<Statement> {
+        if repeats && self == Statements::Prepared {
+            tx.prepare_cached(sql).await
+        } else {
+            tx.prepare(sql).await
+        }
+    }
 }
 
 /// Input positions grouped by id: each id's first position, in input order, and its last
@@ -85,6 +196,7 @@ impl PostgresStore {
             ),
             table,
             pool: RwLock::new(Some(pool.clone())),
+            statements: Statements::new(settings.prepared_statements),
         };
         let client = pool.get().await?;
         store
@@ -97,12 +209,14 @@ impl PostgresStore {
     async fn prepare_table(&self, client: &Object, s: &PgSettings) -> Result<()> {
         let op = |e| pg_err("create_table", e);
         let regclass = self.table.clone();
-        let row = client
+        let row = self
+            .statements
             .query_one(
+                client,
                 "SELECT to_regclass($1) IS NOT NULL, EXISTS (SELECT 1 FROM pg_attribute \
                  WHERE attrelid = to_regclass($1) AND attname = 'seq' AND NOT attisdropped), \
                  to_regclass($2) IS NOT NULL",
-                &[&regclass, &self.gin_name],
+                &[(&regclass, Type::TEXT), (&self.gin_name, Type::TEXT)],
             )
             .await
             .map_err(op)?;
@@ -219,22 +333,35 @@ impl PostgresStore {
         let (pool, mut client) = self.conn().await?;
         let copied = async {
             let tx = client.transaction().await?;
-            let sink = tx
-                .copy_in(&format!(
-                    "COPY {} (id, data, metadata) FROM STDIN (FORMAT binary)",
-                    self.table
-                ))
-                .await?;
-            let writer = BinaryCopyInWriter::new(sink, &[Type::VARCHAR, Type::JSONB, Type::JSONB]);
-            pin_mut!(writer);
-            for r in &rows {
-                writer
-                    .as_mut()
-                    .write(&[&r.id, &JsonbMap(&r.data), &JsonbMap(&r.metadata)])
+            // COPY prepares a named statement inside the transaction; the driver closes it as
+            // soon as the COPY ends, ahead of the COMMIT, so it is safe without prepared
+            // statements too.
+            let copy = async {
+                let sink = tx
+                    .copy_in(&format!(
+                        "COPY {} (id, data, metadata) FROM STDIN (FORMAT binary)",
+                        self.table
+                    ))
                     .await?;
+                let writer =
+                    BinaryCopyInWriter::new(sink, &[Type::VARCHAR, Type::JSONB, Type::JSONB]);
+                pin_mut!(writer);
+                for r in &rows {
+                    writer
+                        .as_mut()
+                        .write(&[&r.id, &JsonbMap(&r.data), &JsonbMap(&r.metadata)])
+                        .await?;
+                }
+                writer.finish().await
             }
-            writer.finish().await?;
-            tx.commit().await
+            .await;
+            match copy {
+                Ok(_) => tx.commit().await,
+                Err(e) => {
+                    self.statements.rollback(tx).await;
+                    Err(e)
+                }
+            }
         }
         .await;
         match copied {
@@ -265,15 +392,16 @@ impl PostgresStore {
     }
 
     async fn stored_ids(&self, client: &Object, ids: &[&str]) -> Result<HashSet<String>> {
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT id FROM {} WHERE id = ANY($1::varchar[])",
-                self.table
-            ))
-            .await
-            .map_err(|e| pg_err("read", e))?;
-        let rows = client
-            .query(&stmt, &[&ids])
+        let rows = self
+            .statements
+            .query(
+                client,
+                &format!(
+                    "SELECT id FROM {} WHERE id = ANY($1::varchar[])",
+                    self.table
+                ),
+                &[(&ids, Type::VARCHAR_ARRAY)],
+            )
             .await
             .map_err(|e| pg_err("read", e))?;
         rows.iter()
@@ -293,11 +421,18 @@ impl PostgresStore {
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         let data: Vec<JsonbMap<'_>> = rows.iter().map(|r| JsonbMap(&r.data)).collect();
         let meta: Vec<JsonbMap<'_>> = rows.iter().map(|r| JsonbMap(&r.metadata)).collect();
-        let run = async {
-            let stmt = client.prepare_cached(sql).await?;
-            client.query(&stmt, &[&ids, &data, &meta]).await
-        };
-        let out = run.await;
+        let out = self
+            .statements
+            .query(
+                &client,
+                sql,
+                &[
+                    (&ids, Type::VARCHAR_ARRAY),
+                    (&data, Type::JSONB_ARRAY),
+                    (&meta, Type::JSONB_ARRAY),
+                ],
+            )
+            .await;
         client.done();
         let out = out.map_err(|e| {
             pool.note_error();
@@ -383,15 +518,16 @@ impl PostgresStore {
 
     /// Stored rows among `ids`, in storage order.
     async fn rows_by_id(&self, client: &Object, ids: &[&str]) -> Result<Vec<Row>> {
-        let stmt = client
-            .prepare_cached(&format!(
-                "{} WHERE id = ANY($1::varchar[]) ORDER BY seq",
-                self.sel_all
-            ))
-            .await
-            .map_err(|e| pg_err("read", e))?;
-        let rows = client
-            .query(&stmt, &[&ids])
+        let rows = self
+            .statements
+            .query(
+                client,
+                &format!(
+                    "{} WHERE id = ANY($1::varchar[]) ORDER BY seq",
+                    self.sel_all
+                ),
+                &[(&ids, Type::VARCHAR_ARRAY)],
+            )
             .await
             .map_err(|e| pg_err("read", e))?;
         rows.iter().map(|r| self.decode_row(r)).collect()
@@ -431,16 +567,17 @@ impl PostgresStore {
     pub async fn delete_batch(&self, ids: &[String]) -> Result<Vec<bool>> {
         let (pool, client) = self.conn().await?;
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let run = async {
-            let stmt = client
-                .prepare_cached(&format!(
+        let rows = self
+            .statements
+            .query(
+                &client,
+                &format!(
                     "DELETE FROM {} WHERE id = ANY($1::varchar[]) RETURNING id",
                     self.table
-                ))
-                .await?;
-            client.query(&stmt, &[&refs]).await
-        };
-        let rows = run.await;
+                ),
+                &[(&refs, Type::VARCHAR_ARRAY)],
+            )
+            .await;
         client.done();
         let rows = rows.map_err(|e| {
             pool.note_error();
@@ -471,26 +608,41 @@ impl PostgresStore {
             .start()
             .await
             .map_err(op)?;
-        let stmt = if plan.params.is_empty() {
-            tx.prepare_cached(sql).await
-        } else {
-            tx.prepare(sql).await
-        }
-        .map_err(op)?;
-        let portal = tx.bind(&stmt, &plan.args()).await.map_err(op)?;
-        loop {
-            let page = tx.query_portal(&portal, SCAN_PAGE).await.map_err(op)?;
-            let last = page.len() < SCAN_PAGE as usize;
-            for r in &page {
-                if !each(r)? {
-                    return Ok(());
+        // True when every row was seen. The statement and portal live inside: they are dropped,
+        // which queues their Close, before the transaction ends (see `Statements`).
+        let read = async {
+            // A text without parameters is one of the few plain scans; the others vary.
+            let stmt = self
+                .statements
+                .for_portal(&tx, sql, plan.params.is_empty())
+                .await
+                .map_err(op)?;
+            let portal = tx.bind(&stmt, &plan.args()).await.map_err(op)?;
+            loop {
+                let page = tx.query_portal(&portal, SCAN_PAGE).await.map_err(op)?;
+                let last = page.len() < SCAN_PAGE as usize;
+                for r in &page {
+                    if !each(r)? {
+                        return Ok(false);
+                    }
+                }
+                if last {
+                    return Ok(true);
                 }
             }
-            if last {
-                break;
+        }
+        .await;
+        match read {
+            Ok(true) => tx.commit().await.map_err(op),
+            Ok(false) => {
+                self.statements.rollback(tx).await;
+                Ok(())
+            }
+            Err(e) => {
+                self.statements.rollback(tx).await;
+                Err(e)
             }
         }
-        tx.commit().await.map_err(op)
     }
 
     pub async fn search(&self, spec: &QuerySpec) -> Result<Vec<Row>> {
@@ -646,13 +798,15 @@ impl PostgresStore {
         let op = |e| pg_err("count", e);
         let as_count = |n: i64| usize::try_from(n).unwrap_or(0);
         if let Some(ids) = q.id_candidates() {
-            let n: i64 = client
+            let n: i64 = self
+                .statements
                 .query_one(
+                    client,
                     &format!(
                         "SELECT count(*) FROM {} WHERE id = ANY($1::varchar[])",
                         self.table
                     ),
-                    &[&ids],
+                    &[(&ids, Type::VARCHAR_ARRAY)],
                 )
                 .await
                 .map_err(op)?
@@ -660,8 +814,9 @@ impl PostgresStore {
             return Ok(as_count(n));
         }
         let plan = Plan::new(spec.cond.as_ref());
-        let row = client
-            .query_one(&plan.count(&self.table), &plan.args())
+        let row = self
+            .statements
+            .query_one(client, &plan.count(&self.table), &plan.typed_args())
             .await
             .map_err(op)?;
         let sure = as_count(row.get(0));
@@ -684,8 +839,9 @@ impl PostgresStore {
 
     pub async fn clear(&self) -> Result<usize> {
         let (pool, client) = self.conn().await?;
-        let n = client
-            .execute(&format!("DELETE FROM {}", self.table), &[])
+        let n = self
+            .statements
+            .execute(&client, &format!("DELETE FROM {}", self.table), &[])
             .await;
         client.done();
         let n = n.map_err(|e| {
@@ -718,6 +874,7 @@ impl PostgresStore {
         let window = plan.exact.then_some((q.offset(), q.limit()));
         let producer = Producer {
             sql: plan.select(&self.table, Rows::Candidates, None, window),
+            statements: self.statements,
             plan,
             table: self.table.clone(),
             _pool: pool,
@@ -754,6 +911,7 @@ impl PostgresStore {
 /// The stream producer: owns what it needs so it outlives the call that started it.
 struct Producer {
     sql: String,
+    statements: Statements,
     plan: Plan,
     table: String,
     /// Keeps the pool alive while the stream runs, even if the store closes.
@@ -776,52 +934,75 @@ impl Producer {
             .start()
             .await
             .map_err(op)?;
-        let stmt = tx.prepare(&self.sql).await.map_err(op)?;
-        let portal = tx.bind(&stmt, &self.plan.args()).await.map_err(op)?;
-        // An exact plan already applied the condition and the window on the server.
-        let exact = self.plan.exact;
-        let mut skip = if exact { 0 } else { q.offset() };
-        let mut remaining = if exact {
-            usize::MAX
-        } else {
-            q.limit().unwrap_or(usize::MAX)
-        };
-        let mut page: Vec<Row> = Vec::with_capacity(batch_size.min(4096));
-        while remaining > 0 {
-            if out.is_closed() {
-                return Ok(None);
-            }
-            let rows = tx.query_portal(&portal, fetch).await.map_err(op)?;
-            let last = rows.len() < fetch as usize;
-            for r in &rows {
-                if remaining == 0 {
-                    break;
+        // The last page when every row was seen, None when the consumer went away. The
+        // statement and portal live inside: they are dropped, which queues their Close, before
+        // the transaction ends (see `Statements`).
+        let read = async {
+            let stmt = self
+                .statements
+                .for_portal(&tx, &self.sql, false)
+                .await
+                .map_err(op)?;
+            let portal = tx.bind(&stmt, &self.plan.args()).await.map_err(op)?;
+            // An exact plan already applied the condition and the window on the server.
+            let exact = self.plan.exact;
+            let mut skip = if exact { 0 } else { q.offset() };
+            let mut remaining = if exact {
+                usize::MAX
+            } else {
+                q.limit().unwrap_or(usize::MAX)
+            };
+            let mut page: Vec<Row> = Vec::with_capacity(batch_size.min(4096));
+            while remaining > 0 {
+                if out.is_closed() {
+                    return Ok(None);
                 }
-                let row = self.decode_row(r)?;
-                if !is_sure(r)? && !q.matches(&row)? {
-                    continue;
-                }
-                if skip > 0 {
-                    skip -= 1;
-                    continue;
-                }
-                page.push(q.project_row(row));
-                remaining -= 1;
-                if page.len() == batch_size {
-                    let full =
-                        std::mem::replace(&mut page, Vec::with_capacity(batch_size.min(4096)));
-                    if out.send(Ok(full)).await.is_err() {
-                        // The consumer is gone: dropping the transaction rolls it back.
-                        return Ok(None);
+                let rows = tx.query_portal(&portal, fetch).await.map_err(op)?;
+                let last = rows.len() < fetch as usize;
+                for r in &rows {
+                    if remaining == 0 {
+                        break;
+                    }
+                    let row = self.decode_row(r)?;
+                    if !is_sure(r)? && !q.matches(&row)? {
+                        continue;
+                    }
+                    if skip > 0 {
+                        skip -= 1;
+                        continue;
+                    }
+                    page.push(q.project_row(row));
+                    remaining -= 1;
+                    if page.len() == batch_size {
+                        let full =
+                            std::mem::replace(&mut page, Vec::with_capacity(batch_size.min(4096)));
+                        if out.send(Ok(full)).await.is_err() {
+                            return Ok(None);
+                        }
                     }
                 }
+                if last {
+                    break;
+                }
             }
-            if last {
-                break;
+            Ok(Some(page))
+        }
+        .await;
+        match read {
+            Ok(Some(page)) => {
+                tx.commit().await.map_err(op)?;
+                Ok((!page.is_empty()).then_some(page))
+            }
+            // The consumer is gone: nothing more to read.
+            Ok(None) => {
+                self.statements.rollback(tx).await;
+                Ok(None)
+            }
+            Err(e) => {
+                self.statements.rollback(tx).await;
+                Err(e)
             }
         }
-        tx.commit().await.map_err(op)?;
-        Ok((!page.is_empty()).then_some(page))
     }
 
     fn decode_row(&self, r: &tokio_postgres::Row) -> Result<Row> {
@@ -950,6 +1131,14 @@ impl Plan {
         self.params
             .iter()
             .map(|p| p as &(dyn ToSql + Sync))
+            .collect()
+    }
+
+    /// The parameters with their type: every one is a `$n::text` (sql.rs `numbered`).
+    fn typed_args(&self) -> Vec<Param<'_>> {
+        self.params
+            .iter()
+            .map(|p| (p as &(dyn ToSql + Sync), Type::TEXT))
             .collect()
     }
 }
