@@ -84,12 +84,10 @@ def test_prepared_statements_break_behind_pgbouncer_and_unnamed_ones_do_not(
 
 
 def test_fifty_concurrent_tasks_through_pgbouncer(bouncer: PgBouncerService) -> None:
-    # As PgBouncer is meant to be used: many cheap client connections over a few server ones
-    # (POOL_SIZE). The client pool must not run dry here: the async stream_read opens its
-    # cursor with a blocking call on the event loop, which waits for a free client connection
-    # while the streams that hold them cannot be read.
+    # As PgBouncer is meant to be used: many client connections over a few server ones
+    # (POOL_SIZE), and fewer client connections than tasks, so tasks wait for them too.
     database = AsyncPostgresDatabase(
-        {**bouncer.config(), "table": table(), "max_pool_size": 100, "prepared_statements": False}
+        {**bouncer.config(), "table": table(), "max_pool_size": 10, "prepared_statements": False}
     )
     seeded = [Record({"k": -1, "tag": "seed"}, id=f"seed{i:04d}") for i in range(3000)]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -320,3 +321,52 @@ def test_unreadable_root_certificate_is_a_configuration_error(pg: PostgresServic
     cfg.pop("_app")
     with pytest.raises(ConfigurationError, match="sslrootcert"):
         SyncPostgresDatabase(cfg).connect()
+
+
+STREAM_DEADLOCK_S = 120
+
+
+def test_streams_outnumbering_the_pool_all_finish(pg: PostgresService) -> None:
+    # Opening a stream waits for a pooled connection; it must wait without blocking the event
+    # loop, or the streams that hold the connections are never read and never let them go.
+    async def main() -> list[int]:
+        database = AsyncPostgresDatabase(config(pg, min_pool_size=1, max_pool_size=3))
+        await database.create_batch([Record({"n": i}, id=f"r{i:03d}") for i in range(300)])
+        small = StreamConfig(batch_size=10, prefetch=1)
+
+        async def task(k: int) -> int:
+            seen = 0
+            async for _ in database.stream_read(None, small):
+                seen += 1
+                if k % 2 and seen == 15:
+                    break  # abandoned mid-stream
+                await asyncio.sleep(0)
+            return seen
+
+        try:
+            return await asyncio.gather(*(task(k) for k in range(20)))
+        finally:
+            await database.close()
+
+    # A blocked loop cannot time itself out: watch it from another thread.
+    results: list[list[int]] = []
+    runner = threading.Thread(target=lambda: results.append(asyncio.run(main())), daemon=True)
+    runner.start()
+    runner.join(STREAM_DEADLOCK_S)
+    assert not runner.is_alive(), "the streams deadlocked: the event loop was blocked"
+    assert results == [[15 if k % 2 else 300 for k in range(20)]]
+
+
+def test_failed_table_creation_leaves_the_shared_pool_usable(pg: PostgresService) -> None:
+    single = {"min_pool_size": 1, "max_pool_size": 1}
+    # Holds the pool (and its one connection) that the failing open below shares.
+    database = SyncPostgresDatabase(config(pg, **single))
+    database.connect()
+    # A view where the table should be: the DDL fails halfway through its transaction.
+    view = f"v_{uuid.uuid4().hex}"
+    pg.psql(f"CREATE VIEW {view} AS SELECT 1 AS x")
+    with pytest.raises(DatabaseOperationError, match=view):
+        SyncPostgresDatabase(config(pg, table=view, **single)).connect()
+    database.create(Record({"n": 1}, id="a"))
+    assert database.count() == 1
+    database.close()

@@ -287,7 +287,9 @@ class NativeAsyncDatabase(_NativeStoreHolder, AsyncDatabase):
     ) -> AsyncIterator[Record]:
         """Records page by page from a bounded native producer; awaits one page at a time."""
         cfg = config or StreamConfig()
-        cursor = self._ensure_store().stream(to_spec(query), cfg.batch_size, cfg.prefetch)
+        # Awaited: opening may wait for a pooled connection that another stream on this loop
+        # holds, and blocking the loop would keep that stream from ever finishing.
+        cursor = await self._call("stream", to_spec(query), cfg.batch_size, cfg.prefetch)
         try:
             while (page := await cursor.next_page_async(cfg.timeout)) is not None:
                 for record in records_from_rows(page):

@@ -263,10 +263,12 @@ impl PostgresStore {
             t = self.table,
         );
         // One transaction, so that the advisory lock serialises concurrent openers.
-        client
-            .batch_execute(&format!("BEGIN; {ddl} COMMIT;"))
-            .await
-            .map_err(op)?;
+        if let Err(e) = client.batch_execute(&format!("BEGIN; {ddl} COMMIT;")).await {
+            // A statement that failed left the transaction aborted: end it before the
+            // connection goes back to the pool that other stores share.
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(op(e));
+        }
         Ok(())
     }
 
