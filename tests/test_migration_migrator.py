@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,17 @@ BACKENDS: dict[str, Callable[[Path], tuple[str, dict[str, Any]]]] = {
     "csv": lambda tmp: ("file", {"path": str(tmp / "db.csv")}),
     "parquet": lambda tmp: ("file", {"path": str(tmp / "db.parquet")}),
     "sqlite": lambda tmp: ("sqlite", {"path": str(tmp / "db.sqlite")}),
+    "postgres": lambda tmp: ("postgres", postgres_config(tmp)),
 }
+
+
+def postgres_config(folder: Path) -> dict[str, Any]:
+    """The test server, with a table named after ``folder`` (so a reopen finds it again)."""
+    from .services.postgres import service
+
+    table = "m_" + hashlib.blake2b(str(folder).encode(), digest_size=8).hexdigest()
+    return {**service().config(), "table": table}
+
 
 EPOCH = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
@@ -291,7 +302,7 @@ def test_partition_hash_is_stable() -> None:
     assert partition_of("abc", 1) == 0
 
 
-@pytest.mark.parametrize("dst_kind", ["memory", "sqlite", "parquet"])
+@pytest.mark.parametrize("dst_kind", ["memory", "sqlite", "parquet", "postgres"])
 def test_migrate_parallel_exactly_once(tmp_path: Path, dst_kind: str) -> None:
     n = 5_000
     src = open_sync("memory", tmp_path / "src")
