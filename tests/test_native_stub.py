@@ -17,17 +17,26 @@ def _is_dunder(name: str) -> bool:
 
 
 def _stub_tree() -> tuple[set[str], dict[str, set[str]]]:
+    """The stub's module functions, and its exported classes with their members (inherited
+    ones included). A private class used as a base is a stub-only grouping of shared methods,
+    not an export."""
     tree = ast.parse(STUB.read_text(encoding="utf-8"))
     functions: set[str] = set()
     classes: dict[str, set[str]] = {}
+    bases: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
             functions.add(node.name)
         elif isinstance(node, ast.ClassDef):
-            classes[node.name] = {
-                item.name for item in node.body if isinstance(item, ast.FunctionDef)
-            }
-    return functions, classes
+            members = {item.name for item in node.body if isinstance(item, ast.FunctionDef)}
+            for base in node.bases:
+                assert isinstance(base, ast.Name) and base.id in classes, ast.dump(base)
+                members |= classes[base.id]
+                bases.add(base.id)
+            classes[node.name] = members
+    exported = {name: members for name, members in classes.items() if name not in bases}
+    assert all(name.startswith("_") for name in bases), bases
+    return functions, exported
 
 
 def test_module_level_names_match_both_ways() -> None:
