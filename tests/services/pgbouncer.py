@@ -10,7 +10,6 @@ PgBouncer that cannot start fails the test; elsewhere the test is skipped with t
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import socket
@@ -19,10 +18,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-import pytest
-
-from . import postgres
-from .postgres import SYSTEM_USER, PostgresService, ServiceUnavailable, _as_root, _free_port
+from . import ServiceUnavailable, SessionService, postgres
+from .postgres import SYSTEM_USER, PostgresService, _as_root, _free_port
 
 ENV_DSN = "DKDATA_PGBOUNCER_DSN"
 #: Server connections per (database, user): small, so that 50 concurrent clients take turns.
@@ -172,34 +169,17 @@ def _from_dsn(dsn: str) -> PgBouncerService:
     return PgBouncerService(bouncer=postgres._from_dsn(dsn))
 
 
-_service: PgBouncerService | None = None
-_failure: str | None = None
+_session = SessionService(
+    "PgBouncer", ENV_DSN, _from_dsn, lambda: start_bouncer(postgres.service())
+)
 
 
 def service() -> PgBouncerService:
-    """The session's PgBouncer, started on first call (after the PostgreSQL it fronts).
-
-    Under CI a failure raises (the test fails); otherwise the calling test is skipped.
-    """
-    global _service, _failure
-    if _service is None and _failure is None:
-        dsn = os.environ.get(ENV_DSN)
-        try:
-            _service = _from_dsn(dsn) if dsn else start_bouncer(postgres.service())
-            atexit.register(stop)
-        except (ServiceUnavailable, OSError, subprocess.SubprocessError) as exc:
-            _failure = f"PgBouncer unavailable: {exc}"
-    if _service is not None:
-        return _service
-    reason = _failure or "PgBouncer unavailable"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        raise ServiceUnavailable(reason)
-    pytest.skip(reason)
+    """The session's PgBouncer, started on first call after the PostgreSQL it fronts (see
+    SessionService)."""
+    return _session.get()
 
 
 def stop() -> None:
     """Stop the PgBouncer this session started (a DKDATA_PGBOUNCER_DSN one is left alone)."""
-    global _service
-    if _service is not None:
-        _service.stop()
-        _service = None
+    _session.stop()

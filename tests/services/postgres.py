@@ -12,7 +12,6 @@ a throwaway CA in ``ca_file``; clients in ``prefer`` mode (the default) encrypt.
 
 from __future__ import annotations
 
-import atexit
 import glob
 import os
 import shutil
@@ -22,16 +21,12 @@ import tempfile
 import urllib.parse
 from dataclasses import dataclass, field
 
-import pytest
+from . import ServiceUnavailable, SessionService
 
 ENV_DSN = "DKDATA_PG_DSN"
 #: initdb refuses root, so a root caller runs the cluster as this system user.
 SYSTEM_USER = "postgres"
 START_TIMEOUT_S = 60
-
-
-class ServiceUnavailable(RuntimeError):
-    """The server could not be reached or started."""
 
 
 @dataclass
@@ -278,34 +273,14 @@ def start_cluster() -> PostgresService:
     )
 
 
-_service: PostgresService | None = None
-_failure: str | None = None
+_session = SessionService("PostgreSQL", ENV_DSN, _from_dsn, start_cluster)
 
 
 def service() -> PostgresService:
-    """The session's server, started on first call.
-
-    Under CI a failure raises (the test fails); otherwise the calling test is skipped.
-    """
-    global _service, _failure
-    if _service is None and _failure is None:
-        try:
-            dsn = os.environ.get(ENV_DSN)
-            _service = _from_dsn(dsn) if dsn else start_cluster()
-            atexit.register(stop)
-        except (ServiceUnavailable, OSError, subprocess.SubprocessError) as exc:
-            _failure = f"PostgreSQL unavailable: {exc}"
-    if _service is not None:
-        return _service
-    reason = _failure or "PostgreSQL unavailable"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        raise ServiceUnavailable(reason)
-    pytest.skip(reason)
+    """The session's server, started on first call (see SessionService)."""
+    return _session.get()
 
 
 def stop() -> None:
     """Stop the cluster this session started (a DKDATA_PG_DSN server is left alone)."""
-    global _service
-    if _service is not None:
-        _service.stop()
-        _service = None
+    _session.stop()
