@@ -364,7 +364,10 @@ fn datetime_to_py<'py>(py: Python<'py>, dt: &DateTimeValue) -> PyResult<Bound<'p
 
 use pyo3::types::IntoPyDict;
 
-pub fn row_from_py(item: &Bound<'_, PyAny>) -> PyResult<Row> {
+/// A row tuple's parts: the id (a str) and the data and metadata objects, unchecked.
+fn row_parts<'py>(
+    item: &Bound<'py, PyAny>,
+) -> PyResult<(String, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
     let tuple = item.cast::<PyTuple>().map_err(|_| {
         PyTypeError::new_err(format!(
             "a row must be a tuple (id, data, metadata), not '{}'",
@@ -382,8 +385,13 @@ pub fn row_from_py(item: &Bound<'_, PyAny>) -> PyResult<Row> {
         Ok(s) => s.to_str()?.to_owned(),
         Err(_) => return Err(unsupported(&id_obj, &Path::root("id"))),
     };
-    let data = fields_from_dict(&tuple.get_item(1)?, None, "data")?;
-    let metadata = fields_from_dict(&tuple.get_item(2)?, Some("metadata"), "metadata")?;
+    Ok((id, tuple.get_item(1)?, tuple.get_item(2)?))
+}
+
+pub fn row_from_py(item: &Bound<'_, PyAny>) -> PyResult<Row> {
+    let (id, data, metadata) = row_parts(item)?;
+    let data = fields_from_dict(&data, None, "data")?;
+    let metadata = fields_from_dict(&metadata, Some("metadata"), "metadata")?;
     Ok(Row { id, data, metadata })
 }
 
@@ -584,25 +592,9 @@ fn encode_fields(d: &Bound<'_, PyAny>, prefix: Option<&str>, what: &str) -> PyRe
 }
 
 fn encoded_row_from_py(item: &Bound<'_, PyAny>) -> PyResult<EncodedRow> {
-    let tuple = item.cast::<PyTuple>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "a row must be a tuple (id, data, metadata), not '{}'",
-            type_name(item)
-        ))
-    })?;
-    if tuple.len() != 3 {
-        return Err(PyTypeError::new_err(format!(
-            "a row must be a tuple (id, data, metadata), got {} items",
-            tuple.len()
-        )));
-    }
-    let id_obj = tuple.get_item(0)?;
-    let id = match id_obj.cast::<PyString>() {
-        Ok(s) => s.to_str()?.to_owned(),
-        Err(_) => return Err(unsupported(&id_obj, &Path::root("id"))),
-    };
-    let data = encode_fields(&tuple.get_item(1)?, None, "data")?;
-    let metadata = encode_fields(&tuple.get_item(2)?, Some("metadata"), "metadata")?;
+    let (id, data, metadata) = row_parts(item)?;
+    let data = encode_fields(&data, None, "data")?;
+    let metadata = encode_fields(&metadata, Some("metadata"), "metadata")?;
     Ok(EncodedRow { id, data, metadata })
 }
 
