@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use crate::codec;
-use crate::cursor::{Cursor, Page};
+use crate::cursor::{Cursor, Page, Pager};
 use crate::error::detail;
 use crate::error::{Error, Result};
 use crate::memory;
@@ -878,39 +878,29 @@ impl SqliteStore {
         tx: &tokio::sync::mpsc::Sender<Page>,
     ) -> Result<()> {
         let mut after = i64::MIN;
-        let mut skip = q.offset();
-        let mut remaining = q.limit().unwrap_or(usize::MAX);
-        let mut out: Vec<Row> = Vec::with_capacity(batch_size.min(4096));
-        while remaining > 0 {
+        let mut pager = Pager::new(q.offset(), q.limit(), batch_size);
+        while pager.wants_more() {
             let page = self.with_conn(|c| self.page_after(c, after, batch_size))?;
             let Some((last, _)) = page.last() else {
                 break;
             };
             after = *last;
             for (_, row) in page {
-                if remaining == 0 {
+                if !pager.wants_more() {
                     break;
                 }
                 if !q.matches(&row)? {
                     continue;
                 }
-                if skip > 0 {
-                    skip -= 1;
-                    continue;
-                }
-                out.push(q.project_row(row));
-                remaining -= 1;
-                if out.len() == batch_size {
-                    let full =
-                        std::mem::replace(&mut out, Vec::with_capacity(batch_size.min(4096)));
+                if let Some(full) = pager.push(q.project_row(row)) {
                     if tx.blocking_send(Ok(full)).is_err() {
                         return Ok(());
                     }
                 }
             }
         }
-        if !out.is_empty() {
-            let _ = tx.blocking_send(Ok(out));
+        if let Some(last) = pager.finish() {
+            let _ = tx.blocking_send(Ok(last));
         }
         Ok(())
     }

@@ -36,7 +36,7 @@ use parking_lot::{
     MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };
 
-use crate::cursor::{Cursor, Page};
+use crate::cursor::{Cursor, Page, Pager};
 use crate::error::{Error, Result};
 use crate::memory::{self, Index, Undo};
 use crate::query::{CompiledQuery, QuerySpec};
@@ -385,34 +385,25 @@ impl FileStore {
         batch_size: usize,
         tx: &tokio::sync::mpsc::Sender<Page>,
     ) -> Result<()> {
-        let mut skip = q.offset();
-        let mut remaining = q.limit().unwrap_or(usize::MAX);
-        let mut out: Vec<Row> = Vec::with_capacity(batch_size.min(4096));
-        while remaining > 0 {
+        let mut pager = Pager::new(q.offset(), q.limit(), batch_size);
+        while pager.wants_more() {
             let Some(row) = reader.next_row()? else {
                 break;
             };
             if !q.matches(&row)? {
                 continue;
             }
-            if skip > 0 {
-                skip -= 1;
-                continue;
-            }
-            out.push(q.project_row(row));
-            remaining -= 1;
-            if out.len() == batch_size {
+            if let Some(full) = pager.push(q.project_row(row)) {
                 self.check_open()?;
-                let full = std::mem::replace(&mut out, Vec::with_capacity(batch_size.min(4096)));
                 // A failed send means the cursor was dropped or closed: stop reading.
                 if tx.blocking_send(Ok(full)).is_err() {
                     return Ok(());
                 }
             }
         }
-        if !out.is_empty() {
+        if let Some(last) = pager.finish() {
             self.check_open()?;
-            let _ = tx.blocking_send(Ok(out));
+            let _ = tx.blocking_send(Ok(last));
         }
         Ok(())
     }

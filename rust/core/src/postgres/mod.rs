@@ -30,7 +30,7 @@ use pool::Guarded;
 pub use pool::{live_pools, PoolStats, SharedPool};
 pub use tls::SslMode;
 
-use crate::cursor::{Cursor, Page};
+use crate::cursor::{Cursor, Page, Pager};
 use crate::error::{Error, Result};
 use crate::memory;
 use crate::query::{CompiledQuery, Cond, QuerySpec};
@@ -947,37 +947,26 @@ impl Producer {
                 .map_err(op)?;
             let portal = tx.bind(&stmt, &self.plan.args()).await.map_err(op)?;
             // An exact plan already applied the condition and the window on the server.
-            let exact = self.plan.exact;
-            let mut skip = if exact { 0 } else { q.offset() };
-            let mut remaining = if exact {
-                usize::MAX
+            let mut pager = if self.plan.exact {
+                Pager::new(0, None, batch_size)
             } else {
-                q.limit().unwrap_or(usize::MAX)
+                Pager::new(q.offset(), q.limit(), batch_size)
             };
-            let mut page: Vec<Row> = Vec::with_capacity(batch_size.min(4096));
-            while remaining > 0 {
+            while pager.wants_more() {
                 if out.is_closed() {
                     return Ok(None);
                 }
                 let rows = tx.query_portal(&portal, fetch).await.map_err(op)?;
                 let last = rows.len() < fetch as usize;
                 for r in &rows {
-                    if remaining == 0 {
+                    if !pager.wants_more() {
                         break;
                     }
                     let row = self.decode_row(r)?;
                     if !is_sure(r)? && !q.matches(&row)? {
                         continue;
                     }
-                    if skip > 0 {
-                        skip -= 1;
-                        continue;
-                    }
-                    page.push(q.project_row(row));
-                    remaining -= 1;
-                    if page.len() == batch_size {
-                        let full =
-                            std::mem::replace(&mut page, Vec::with_capacity(batch_size.min(4096)));
+                    if let Some(full) = pager.push(q.project_row(row)) {
                         if out.send(Ok(full)).await.is_err() {
                             return Ok(None);
                         }
@@ -987,7 +976,7 @@ impl Producer {
                     break;
                 }
             }
-            Ok(Some(page))
+            Ok(Some(pager.finish().unwrap_or_default()))
         }
         .await;
         match read {
