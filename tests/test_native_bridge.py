@@ -309,7 +309,9 @@ async def test_cursor_pages_async(store: Any) -> None:
     cursor = await store.stream_async(None, batch_size=3, prefetch=2)
     ids = []
     while (page := await cursor.next_page_async(timeout=5)) is not None:
-        ids.extend(r[0] for r in page)
+        ids.extend(r[0] for r in page.take())
+        with pytest.raises(ValueError, match="already taken"):
+            page.take()
     assert ids == [f"r{i}" for i in range(5)]
     cursor.close()
 

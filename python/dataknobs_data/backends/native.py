@@ -292,7 +292,7 @@ class NativeAsyncDatabase(_NativeStoreHolder, AsyncDatabase):
         cursor = await self._call("stream", to_spec(query), cfg.batch_size, cfg.prefetch)
         try:
             while (page := await cursor.next_page_async(cfg.timeout)) is not None:
-                for record in records_from_rows(page):
+                for record in records_from_rows(page.take()):
                     yield record
         finally:
             cursor.close()
