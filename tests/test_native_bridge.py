@@ -373,3 +373,27 @@ def test_search_spec_shapes(store: Any) -> None:
     assert [r[0] for r in store.search(as_lists)] == ["r1", "r2"]
     assert store.count({"where": ("not", ("filter", "n", "<", 2)), "limit": 1}) == 3
     assert store.search({"limit": 0}) == []
+
+
+def test_records_from_rows_builds_what_from_row_builds() -> None:
+    from dataknobs_data.records import Record
+
+    # The native builder sets exactly these slots: a slot added to Record must be set there too.
+    assert set(Record.__slots__) == {"_values", "_fields", "_id", "metadata"}
+    rows = [("a", {"x": 1, "y": [1, 2]}, {"m": 1}), ("b", {}, {})]
+    built = native.records_from_rows(Record, rows)
+    assert len(built) == 2
+    for rec, (rid, data, meta) in zip(built, rows, strict=True):
+        ref = Record._from_row(rid, data, meta)
+        assert type(rec) is Record
+        for slot in Record.__slots__:
+            assert getattr(rec, slot) == getattr(ref, slot), slot
+        # Taken as they are, like _from_row: the rows were made for these records.
+        assert rec._values is data and rec.metadata is meta
+        assert rec == ref and rec.id == rid and rec.to_dict() == ref.to_dict()
+    built[0]["x"] = 5
+    assert built[0].get_value("x") == 5 and [f.name for f in built[0].fields.values()] == ["x", "y"]
+    with pytest.raises(TypeError, match="tuple of 2"):
+        native.records_from_rows(Record, [("a", {})])
+    with pytest.raises(TypeError):
+        native.records_from_rows(Record, ["not a row"])

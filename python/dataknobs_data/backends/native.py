@@ -12,6 +12,7 @@ import gc
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, ClassVar, TypeVar
 
+from .. import _native
 from ..database import AnyQuery, AsyncDatabase, SyncDatabase, record_id_for_write, split_upsert
 from ..exceptions import DatabaseError
 from ..query_logic import to_spec
@@ -60,10 +61,9 @@ def record_or_none(row: Row | None) -> Record | None:
     return None if row is None else Record._from_row(*row)
 
 
-def records_from_rows(rows: Sequence[Row]) -> list[Record]:
-    """Records for a page of rows."""
-    from_row = Record._from_row
-    return _without_gc(lambda: [from_row(i, d, m) for i, d, m in rows], len(rows))
+def records_from_rows(rows: list[Row]) -> list[Record]:
+    """Records for a page of rows, as ``Record._from_row`` builds them, made natively."""
+    return _without_gc(lambda: _native.records_from_rows(Record, rows), len(rows))
 
 
 class _NativeStoreHolder:

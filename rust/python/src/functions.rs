@@ -1,6 +1,9 @@
 //! Module-level functions: the tagged JSON codec and the Rust query evaluator.
 
+use pyo3::exceptions::PyTypeError;
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple, PyType};
 
 use crate::convert::{cond_from_py, row_from_py, value_from_py, value_to_py, Path, STORED};
 use crate::errors::core_to_py;
@@ -33,4 +36,57 @@ pub fn matches(
     };
     let cond = cond_from_py(cond)?;
     dataknobs_core::query::matches(&cond, &row).map_err(|e| core_to_py(py, e))
+}
+
+/// Records for rows `(id, data, metadata)`, doing for each what `Record._from_row` does (the
+/// four slots set straight, taking the dicts as they are) without a Python call per row: a
+/// third of what building them in Python costs. `cls` is the record class; the Python layer
+/// passes `Record`, whose slots are `_values`, `_fields`, `_id` and `metadata`.
+#[pyfunction]
+pub fn records_from_rows<'py>(
+    py: Python<'py>,
+    cls: &Bound<'py, PyType>,
+    rows: &Bound<'py, PyList>,
+) -> PyResult<Bound<'py, PyList>> {
+    let names = [
+        intern!(py, "_values"),
+        intern!(py, "_fields"),
+        intern!(py, "_id"),
+        intern!(py, "metadata"),
+    ];
+    let none = py.None().into_bound(py);
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows.iter() {
+        let row = row.cast::<PyTuple>()?;
+        if row.len() != 3 {
+            return Err(PyTypeError::new_err(format!(
+                "a row is (id, data, metadata), got a tuple of {}",
+                row.len()
+            )));
+        }
+        // SAFETY: the GIL is held; `cls` is a live type object. PyType_GenericAlloc returns a
+        // new reference to a zeroed instance (tracked by the GC if the type is), or NULL with
+        // an exception set, which `from_owned_ptr_or_err` turns into the error.
+        let rec = unsafe {
+            Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyType_GenericAlloc(cls.as_type_ptr(), 0))?
+        };
+        let values = [
+            row.get_item(1)?,
+            none.clone(),
+            row.get_item(0)?,
+            row.get_item(2)?,
+        ];
+        for (name, value) in names.iter().zip(values) {
+            // SAFETY: GIL held, all three pointers live for the call; on failure (-1) an
+            // exception is set, which PyErr::fetch takes.
+            if unsafe {
+                pyo3::ffi::PyObject_GenericSetAttr(rec.as_ptr(), name.as_ptr(), value.as_ptr())
+            } != 0
+            {
+                return Err(PyErr::fetch(py));
+            }
+        }
+        out.push(rec);
+    }
+    PyList::new(py, out)
 }
