@@ -397,3 +397,16 @@ def test_records_from_rows_builds_what_from_row_builds() -> None:
         native.records_from_rows(Record, [("a", {})])
     with pytest.raises(TypeError):
         native.records_from_rows(Record, ["not a row"])
+
+
+def test_rows_with_many_distinct_keys_read_back_whole() -> None:
+    # A batch shares one str per distinct key up to a cap; past it keys are made one by one.
+    store = native.MemoryStore()
+    wide = {f"k{i}": i for i in range(5000)}
+    batch = [("wide", wide, {"m": 1}), *((f"r{i}", {"k1": i, "k4999": -i}, {}) for i in range(50))]
+    store.create_batch(batch)
+    got = {rid: (data, meta) for rid, data, meta in store.search(None)}
+    assert got["wide"] == (wide, {"m": 1})
+    assert list(got["wide"][0]) == list(wide)
+    for i in range(50):
+        assert got[f"r{i}"] == ({"k1": i, "k4999": -i}, {})

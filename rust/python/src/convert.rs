@@ -3,6 +3,8 @@
 //! All of this runs with the GIL held, once per batch or page; the store work in between runs
 //! without it.
 
+use std::collections::HashMap;
+
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use dataknobs_core::sqlite::EncodedRow;
 use dataknobs_core::{codec, iso, Cond, DateTimeValue, Map, Op, QuerySpec, Row, Value};
@@ -301,37 +303,84 @@ fn date_from_py(obj: &Bound<'_, PyAny>, path: &Path<'_>) -> PyResult<NaiveDate> 
     .ok_or_else(|| unsupported(obj, path))
 }
 
-pub fn value_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match value {
-        Value::Null => py.None().into_bound(py),
-        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
-        Value::Int(i) => i.into_pyobject(py)?.into_any(),
-        Value::Float(f) => PyFloat::new(py, *f).into_any(),
-        Value::Str(s) => PyString::new(py, s).into_any(),
-        Value::Bytes(b) => PyBytes::new(py, b).into_any(),
-        Value::DateTime(dt) => datetime_to_py(py, dt)?,
-        Value::Date(d) => classes(py)?
-            .date
-            .bind(py)
-            .call1((d.year(), d.month(), d.day()))?,
-        Value::Decimal(text) => classes(py)?.decimal.bind(py).call1((text.as_str(),))?,
-        Value::List(items) => {
-            let converted = items
-                .iter()
-                .map(|v| value_to_py(py, v))
-                .collect::<PyResult<Vec<_>>>()?;
-            PyList::new(py, converted)?.into_any()
-        }
-        Value::Map(map) => map_to_py(py, map)?.into_any(),
-    })
+/// Makes Python objects of core values. The maps of one batch repeat the same few keys, so
+/// each distinct key becomes one Python str shared by every dict that has it, as the json
+/// module's decoder does: no str made, hashed and freed again for every row.
+pub struct ToPy<'py> {
+    py: Python<'py>,
+    keys: HashMap<Box<str>, Bound<'py, PyString>>,
 }
 
-fn map_to_py<'py>(py: Python<'py>, map: &Map) -> PyResult<Bound<'py, PyDict>> {
-    let dict = PyDict::new(py);
-    for (k, v) in map {
-        dict.set_item(k, value_to_py(py, v)?)?;
+impl<'py> ToPy<'py> {
+    /// Keys beyond this many distinct ones (maps keyed by data, not by a schema) are made
+    /// afresh each time instead of filling the cache.
+    const MAX_KEYS: usize = 4096;
+
+    pub fn new(py: Python<'py>) -> Self {
+        ToPy {
+            py,
+            keys: HashMap::new(),
+        }
     }
-    Ok(dict)
+
+    fn key(&mut self, k: &str) -> Bound<'py, PyString> {
+        if let Some(s) = self.keys.get(k) {
+            return s.clone();
+        }
+        let s = PyString::new(self.py, k);
+        if self.keys.len() < Self::MAX_KEYS {
+            self.keys.insert(k.into(), s.clone());
+        }
+        s
+    }
+
+    pub fn value(&mut self, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+        let py = self.py;
+        Ok(match value {
+            Value::Null => py.None().into_bound(py),
+            Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+            Value::Int(i) => i.into_pyobject(py)?.into_any(),
+            Value::Float(f) => PyFloat::new(py, *f).into_any(),
+            Value::Str(s) => PyString::new(py, s).into_any(),
+            Value::Bytes(b) => PyBytes::new(py, b).into_any(),
+            Value::DateTime(dt) => datetime_to_py(py, dt)?,
+            Value::Date(d) => classes(py)?
+                .date
+                .bind(py)
+                .call1((d.year(), d.month(), d.day()))?,
+            Value::Decimal(text) => classes(py)?.decimal.bind(py).call1((text.as_str(),))?,
+            Value::List(items) => {
+                let converted = items
+                    .iter()
+                    .map(|v| self.value(v))
+                    .collect::<PyResult<Vec<_>>>()?;
+                PyList::new(py, converted)?.into_any()
+            }
+            Value::Map(map) => self.map(map)?.into_any(),
+        })
+    }
+
+    fn map(&mut self, map: &Map) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(self.py);
+        for (k, v) in map {
+            dict.set_item(self.key(k), self.value(v)?)?;
+        }
+        Ok(dict)
+    }
+
+    /// A row as the tuple `(id, data, metadata)`.
+    pub fn row(&mut self, row: &Row) -> PyResult<Bound<'py, PyAny>> {
+        let items: [Bound<'py, PyAny>; 3] = [
+            PyString::new(self.py, &row.id).into_any(),
+            self.map(&row.data)?.into_any(),
+            self.map(&row.metadata)?.into_any(),
+        ];
+        Ok(PyTuple::new(self.py, items)?.into_any())
+    }
+}
+
+pub fn value_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    ToPy::new(py).value(value)
 }
 
 fn datetime_to_py<'py>(py: Python<'py>, dt: &DateTimeValue) -> PyResult<Bound<'py, PyAny>> {
@@ -637,15 +686,6 @@ pub fn ids_from_py(ids: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     Ok(out)
 }
 
-pub fn row_to_py<'py>(py: Python<'py>, row: &Row) -> PyResult<Bound<'py, PyAny>> {
-    let items: [Bound<'py, PyAny>; 3] = [
-        PyString::new(py, &row.id).into_any(),
-        map_to_py(py, &row.data)?.into_any(),
-        map_to_py(py, &row.metadata)?.into_any(),
-    ];
-    Ok(PyTuple::new(py, items)?.into_any())
-}
-
 fn non_negative(
     py: Python<'_>,
     obj: Option<Bound<'_, PyAny>>,
@@ -786,6 +826,14 @@ pub fn cond_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Cond> {
 /// Rust results that become Python objects under the GIL, a whole batch or page at a time.
 pub trait ToPython {
     fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
+
+    /// As `to_python`, as one item of a batch sharing `cx` (its map keys).
+    fn to_python_in<'py>(self, cx: &mut ToPy<'py>) -> PyResult<Bound<'py, PyAny>>
+    where
+        Self: Sized,
+    {
+        self.to_python(cx.py)
+    }
 }
 
 impl ToPython for () {
@@ -814,21 +862,33 @@ impl ToPython for String {
 
 impl ToPython for Row {
     fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        row_to_py(py, &self)
+        ToPy::new(py).row(&self)
+    }
+
+    fn to_python_in<'py>(self, cx: &mut ToPy<'py>) -> PyResult<Bound<'py, PyAny>> {
+        cx.row(&self)
     }
 }
 
 impl ToPython for Value {
     fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        value_to_py(py, &self)
+        ToPy::new(py).value(&self)
+    }
+
+    fn to_python_in<'py>(self, cx: &mut ToPy<'py>) -> PyResult<Bound<'py, PyAny>> {
+        cx.value(&self)
     }
 }
 
 impl<T: ToPython> ToPython for Option<T> {
     fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.to_python_in(&mut ToPy::new(py))
+    }
+
+    fn to_python_in<'py>(self, cx: &mut ToPy<'py>) -> PyResult<Bound<'py, PyAny>> {
         match self {
-            Some(v) => v.to_python(py),
-            None => Ok(py.None().into_bound(py)),
+            Some(v) => v.to_python_in(cx),
+            None => Ok(cx.py.None().into_bound(cx.py)),
         }
     }
 }
@@ -865,10 +925,15 @@ impl Drop for GcPause {
 
 impl<T: ToPython> ToPython for Vec<T> {
     fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.to_python_in(&mut ToPy::new(py))
+    }
+
+    fn to_python_in<'py>(self, cx: &mut ToPy<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let py = cx.py;
         let _pause = (self.len() >= GcPause::MIN_ITEMS).then(|| GcPause::new(py));
         let items = self
             .into_iter()
-            .map(|v| v.to_python(py))
+            .map(|v| v.to_python_in(cx))
             .collect::<PyResult<Vec<_>>>()?;
         Ok(PyList::new(py, items)?.into_any())
     }
