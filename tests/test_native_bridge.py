@@ -206,6 +206,8 @@ def _assert_same(got: Any, want: Any, where: str) -> None:
         assert got == want, where
         assert got.utcoffset() == want.utcoffset(), where
         assert got.microsecond == want.microsecond, where
+    elif isinstance(want, float) and want != want:
+        assert got != got, f"{where}: {got} is not nan"
     else:
         assert got == want, where
 
@@ -410,3 +412,58 @@ def test_rows_with_many_distinct_keys_read_back_whole() -> None:
     assert list(got["wide"][0]) == list(wide)
     for i in range(50):
         assert got[f"r{i}"] == ({"k1": i, "k4999": -i}, {})
+
+
+# Texts the direct JSON reader must read exactly as the reference (codec -> Value -> Python)
+# does, or fail with the same typed error: edge cases the encoder never writes included.
+_DIRECT_JSON_CASES = [
+    '{"a": 1, "b": [1, 2.5, "x", null, true, false], "c": {"d": {}}}',
+    '{"$date": "2024-01-02"}',
+    '{"$datetime": "2024-01-02T03:04:05.000006+05:30"}',
+    '{"$decimal": "1.50"}',
+    '{"$bytes": "AP9k"}',
+    '{"$float": "nan"}',
+    '{"$float": "-inf"}',
+    '{"$map": {"$date": "x"}}',
+    '{"$map": {"$map": {"a": {"$date": "2024-01-02"}}}}',
+    '{"$date": "2024-01-02", "x": {"$float": "inf"}}',
+    '{"x": 1, "$date": "2024-01-02"}',
+    '{"$other": 1}',
+    '{"a": 1, "a": 2, "b": 3}',
+    '{"k\\u00e9y\\n": "v\\ud83d\\ude00\\"", "": ""}',
+    '{"big": 9223372036854775807, "small": -9223372036854775808, "f": 1e300, "g": -0.0}',
+    '{"f": 0.1, "g": 1.0000000000000002, "h": 5e-324, "i": 10000000000000000.0}',
+    '[{"$float": "inf"}, [], [[{"$date": "2024-01-02"}]]]',
+    '"text"',
+    "12",
+    "null",
+    # Errors: the reference's message and exception type.
+    '{"too_big": 9223372036854775808}',
+    '{"$float": "bogus"}',
+    '{"$date": 5}',
+    '{"$datetime": "not a date"}',
+    '{"$decimal": "1.2.3"}',
+    '{"$bytes": "***"}',
+    '{"$map": 5}',
+    '{"a": 1e400}',
+    '{"a": 1,}',
+    '{"a": 1} trailing',
+    "",
+]
+
+
+@pytest.mark.parametrize("text", _DIRECT_JSON_CASES)
+def test_direct_json_reading_agrees_with_the_reference(text: str) -> None:
+    try:
+        want = native._decode_json_reference(text)
+    except Exception as exc:  # the reference's error is the expectation
+        with pytest.raises(type(exc)) as got:
+            native.decode_json(text)
+        assert str(got.value) == str(exc)
+        return
+    _assert_same(native.decode_json(text), want, text)
+
+
+def test_direct_json_reading_round_trips_every_value() -> None:
+    text = native.encode_json({"values": VALUES, "nested": [VALUES, {"$date": "x"}]})
+    _assert_same(native.decode_json(text), native._decode_json_reference(text), "round trip")

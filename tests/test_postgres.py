@@ -25,6 +25,7 @@ from dataknobs_data import (
     DuplicateRecordError,
     Query,
     Record,
+    SerializationError,
     StreamConfig,
 )
 from dataknobs_data.backends.postgres import AsyncPostgresDatabase, SyncPostgresDatabase
@@ -293,6 +294,29 @@ def test_tables_get_a_gin_index_on_data(pg: PostgresService) -> None:
     assert "jsonb_path_ops" in gin_index(pg, cfg["table"])
     assert again.count(Query().filter("n", "<", 5)) == 5
     again.close()
+
+
+def test_a_stored_value_no_reader_accepts_is_an_error_naming_the_record(
+    pg: PostgresService,
+) -> None:
+    # Written by another program: a tag whose text is not a date.
+    cfg = config(pg)
+    database = SyncPostgresDatabase(cfg)
+    database.connect()
+    database.create_batch([Record({"n": i}, id=f"r{i}") for i in range(3)])
+    bad = """'{"d": {"$date": "nope"}}'"""
+    pg.psql(f"""INSERT INTO "{cfg["table"]}" (id, data) VALUES ('bad', {bad})""")
+    for read in (
+        lambda: list(database.stream_read()),
+        lambda: database.search(Query()),
+        lambda: database.read("bad"),
+    ):
+        with pytest.raises(
+            SerializationError, match=r'record "bad" in table .*: data: invalid \$date "nope"'
+        ):
+            read()
+    assert [r.id for r in database.stream_read(Query().filter("n", ">=", 0))] == ["r0", "r1", "r2"]
+    database.close()
 
 
 # -- TLS ----------------------------------------------------------------------------------

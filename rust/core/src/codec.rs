@@ -85,7 +85,15 @@ pub fn encode_map(m: &Map) -> String {
 /// Whether a one-key object with this key reads back as a tagged value, so a user dict shaped
 /// like that must be written inside `{"$map": ...}`.
 pub fn is_tag_key(k: &str) -> bool {
-    k.starts_with('$') && TAGS.contains(&k)
+    tag_name(k).is_some()
+}
+
+/// The tag `k` names, if it is one of the tag keys.
+pub fn tag_name(k: &str) -> Option<&'static str> {
+    if !k.starts_with('$') {
+        return None;
+    }
+    TAGS.iter().copied().find(|t| *t == k)
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -270,7 +278,8 @@ fn object_to_map(it: impl Iterator<Item = (String, J)>) -> Result<Map> {
     Ok(m)
 }
 
-fn decode_tag(tag: &str, v: J) -> Result<Value> {
+/// The value of a one-key tag object `{tag: v}` (`tag` one of the tag keys).
+pub fn decode_tag(tag: &str, v: J) -> Result<Value> {
     Ok(match tag {
         "$map" => match v {
             J::Object(inner) => Value::Map(object_to_map(inner.into_iter())?),

@@ -4,22 +4,23 @@
 use crate::error::Result;
 use crate::row::Row;
 
-pub type Page = Result<Vec<Row>>;
+pub type Page<T = Row> = Result<Vec<T>>;
 
-pub struct Cursor {
-    rx: tokio::sync::mpsc::Receiver<Page>,
+/// Pages of rows: decoded [`Row`]s, or [`crate::row::TextRow`]s for the consumer to decode.
+pub struct Cursor<T = Row> {
+    rx: tokio::sync::mpsc::Receiver<Page<T>>,
 }
 
-impl Cursor {
+impl<T> Cursor<T> {
     /// A cursor and the sender its producer writes to; `capacity` is the number of pages that
     /// may wait ahead of the consumer (at least 1).
-    pub fn channel(capacity: usize) -> (tokio::sync::mpsc::Sender<Page>, Cursor) {
+    pub fn channel(capacity: usize) -> (tokio::sync::mpsc::Sender<Page<T>>, Cursor<T>) {
         let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
         (tx, Cursor { rx })
     }
 
     /// The next page, or None when the producer has finished.
-    pub async fn next_page(&mut self) -> Result<Option<Vec<Row>>> {
+    pub async fn next_page(&mut self) -> Result<Option<Vec<T>>> {
         match self.rx.recv().await {
             Some(Ok(page)) => Ok(Some(page)),
             Some(Err(e)) => Err(e),
@@ -36,15 +37,15 @@ impl Cursor {
 /// The window and the page cutting of an unsorted stream, for producers that read rows in
 /// storage order: skips the first `offset` matches, stops after `limit`, and hands back each
 /// full page of `batch_size` rows to send.
-pub(crate) struct Pager {
+pub(crate) struct Pager<T = Row> {
     skip: usize,
     remaining: usize,
     batch_size: usize,
-    page: Vec<Row>,
+    page: Vec<T>,
 }
 
-impl Pager {
-    pub(crate) fn new(offset: usize, limit: Option<usize>, batch_size: usize) -> Pager {
+impl<T> Pager<T> {
+    pub(crate) fn new(offset: usize, limit: Option<usize>, batch_size: usize) -> Pager<T> {
         let batch_size = batch_size.max(1);
         Pager {
             skip: offset,
@@ -60,7 +61,7 @@ impl Pager {
     }
 
     /// Offers a row that matched (already projected): a full page comes back when it is cut.
-    pub(crate) fn push(&mut self, row: Row) -> Option<Vec<Row>> {
+    pub(crate) fn push(&mut self, row: T) -> Option<Vec<T>> {
         if self.remaining == 0 {
             return None;
         }
@@ -79,7 +80,7 @@ impl Pager {
     }
 
     /// The last, partial page (None when empty).
-    pub(crate) fn finish(self) -> Option<Vec<Row>> {
+    pub(crate) fn finish(self) -> Option<Vec<T>> {
         (!self.page.is_empty()).then_some(self.page)
     }
 }
@@ -98,7 +99,7 @@ mod tests {
 
     #[test]
     fn pager_skips_limits_and_cuts_pages() {
-        let mut p = Pager::new(2, Some(5), 2);
+        let mut p: Pager = Pager::new(2, Some(5), 2);
         let pages: Vec<Vec<String>> = (0..10)
             .filter_map(|i| p.push(row(i)))
             .map(|page| page.into_iter().map(|r| r.id).collect())
@@ -107,6 +108,6 @@ mod tests {
         assert!(!p.wants_more());
         let last: Vec<String> = p.finish().unwrap().into_iter().map(|r| r.id).collect();
         assert_eq!(last, vec!["r6"]);
-        assert!(Pager::new(0, None, 3).finish().is_none());
+        assert!(Pager::<Row>::new(0, None, 3).finish().is_none());
     }
 }

@@ -489,6 +489,11 @@ impl CompiledQuery {
         }
     }
 
+    /// Whether rows come back with only some of their fields.
+    pub fn projects(&self) -> bool {
+        self.fields.is_some()
+    }
+
     pub fn has_sort(&self) -> bool {
         !self.sort.is_empty()
     }

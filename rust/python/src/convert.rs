@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+use dataknobs_core::row::TextRow;
 use dataknobs_core::sqlite::EncodedRow;
 use dataknobs_core::{codec, iso, Cond, DateTimeValue, Map, Op, QuerySpec, Row, Value};
 use pyo3::exceptions::PyTypeError;
@@ -16,7 +17,7 @@ use pyo3::types::{
     PyString, PyTuple,
 };
 
-use crate::errors::{query_error, serialization_error};
+use crate::errors::{core_to_py, query_error, serialization_error};
 
 /// Deeper than this is almost certainly a cycle-free but pathological structure; refusing it
 /// keeps the recursive conversion from overflowing the native stack.
@@ -309,6 +310,8 @@ fn date_from_py(obj: &Bound<'_, PyAny>, path: &Path<'_>) -> PyResult<NaiveDate> 
 pub struct ToPy<'py> {
     py: Python<'py>,
     keys: HashMap<Box<str>, Bound<'py, PyString>>,
+    /// A Python error met while reading JSON (see `fail`).
+    failed: Option<PyErr>,
 }
 
 impl<'py> ToPy<'py> {
@@ -320,6 +323,7 @@ impl<'py> ToPy<'py> {
         ToPy {
             py,
             keys: HashMap::new(),
+            failed: None,
         }
     }
 
@@ -376,6 +380,184 @@ impl<'py> ToPy<'py> {
             self.map(&row.metadata)?.into_any(),
         ];
         Ok(PyTuple::new(self.py, items)?.into_any())
+    }
+}
+
+impl<'py> ToPy<'py> {
+    /// A stored row's tagged JSON text straight to Python objects: what decoding it to a
+    /// `Row` and converting that makes, without building the `Value`s in between. Any text the
+    /// direct reading does not take (bad JSON, a bad tag, a top level that is not a map) goes
+    /// through `TextRow::decode`, whose error names the record.
+    pub fn text_row(&mut self, row: &TextRow) -> PyResult<Bound<'py, PyAny>> {
+        let py = self.py;
+        let (data, metadata) = match (self.stored_map(&row.data), self.stored_map(&row.metadata)) {
+            (Ok(Some(d)), Ok(Some(m))) => (d, m),
+            (Err(e), _) | (_, Err(e)) => return Err(e),
+            _ => {
+                let decoded = row.decode().map_err(|e| core_to_py(py, e))?;
+                return self.row(&decoded);
+            }
+        };
+        let items: [Bound<'py, PyAny>; 3] = [
+            PyString::new(py, &row.id).into_any(),
+            data.into_any(),
+            metadata.into_any(),
+        ];
+        Ok(PyTuple::new(py, items)?.into_any())
+    }
+
+    /// The dict a stored map's text reads as; None when the text is not one the direct
+    /// reading takes (the caller decodes it the long way for the error).
+    fn stored_map(&mut self, text: &str) -> PyResult<Option<Bound<'py, PyDict>>> {
+        Ok(self.json(text)?.and_then(|v| v.cast_into::<PyDict>().ok()))
+    }
+
+    /// The Python object tagged JSON text reads as; None when the direct reading does not
+    /// take the text (malformed, a bad tag, an integer beyond 64 bits), for which the long
+    /// way (`codec::decode_json`) has the error.
+    pub fn json(&mut self, text: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.failed = None;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let read = serde::de::DeserializeSeed::deserialize(PySeed { cx: self }, &mut de)
+            .and_then(|v| de.end().map(|()| v));
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        Ok(read.ok())
+    }
+
+    /// Notes a Python error met inside the JSON reader, which can only carry its own.
+    fn fail<E: serde::de::Error>(&mut self, e: PyErr) -> E {
+        self.failed = Some(e);
+        E::custom("a Python object could not be made")
+    }
+}
+
+/// Reads one tagged JSON value into a Python object (see `ToPy::text_row`); the tag rules are
+/// `codec::decode_json`'s.
+struct PySeed<'a, 'py> {
+    cx: &'a mut ToPy<'py>,
+}
+
+impl<'de, 'py> serde::de::DeserializeSeed<'de> for PySeed<'_, 'py> {
+    type Value = Bound<'py, PyAny>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, 'py> serde::de::Visitor<'de> for PySeed<'_, 'py> {
+    type Value = Bound<'py, PyAny>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("tagged JSON")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(self.cx.py.None().into_bound(self.cx.py))
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+        Ok(PyBool::new(self.cx.py, b).to_owned().into_any())
+    }
+
+    fn visit_i64<E>(self, i: i64) -> Result<Self::Value, E> {
+        match i.into_pyobject(self.cx.py) {
+            Ok(v) => Ok(v.into_any()),
+            Err(never) => match never {},
+        }
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, u: u64) -> Result<Self::Value, E> {
+        // Out of range for the value model: the long way reports it.
+        let i = i64::try_from(u).map_err(|_| E::custom("integer out of range"))?;
+        self.visit_i64(i)
+    }
+
+    fn visit_f64<E>(self, f: f64) -> Result<Self::Value, E> {
+        Ok(PyFloat::new(self.cx.py, f).into_any())
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(PyString::new(self.cx.py, s).into_any())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element_seed(PySeed { cx: &mut *self.cx })? {
+            items.push(v);
+        }
+        PyList::new(self.cx.py, items)
+            .map(Bound::into_any)
+            .map_err(|e| self.cx.fail(e))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let cx = self.cx;
+        let dict = PyDict::new(cx.py);
+        let Some(first) = map.next_key_seed(KeySeed { cx: &mut *cx })? else {
+            return Ok(dict.into_any());
+        };
+        if first.tag.is_some() {
+            // A tag only if it is the object's one key: its value is read as plain JSON and
+            // decoded by the core's rules, like the rest of the long way.
+            let raw: serde_json::Value = map.next_value()?;
+            let second = map.next_key_seed(KeySeed { cx: &mut *cx })?;
+            let value = match (&second, first.tag) {
+                (None, Some(tag)) => codec::decode_tag(tag, raw),
+                _ => codec::from_json(raw),
+            }
+            .map_err(|e| serde::de::Error::custom(e.to_string()))?;
+            let value = cx.value(&value).map_err(|e| cx.fail(e))?;
+            let Some(second) = second else {
+                return Ok(value);
+            };
+            dict.set_item(first.name, value).map_err(|e| cx.fail(e))?;
+            let v = map.next_value_seed(PySeed { cx: &mut *cx })?;
+            dict.set_item(second.name, v).map_err(|e| cx.fail(e))?;
+        } else {
+            let v = map.next_value_seed(PySeed { cx: &mut *cx })?;
+            dict.set_item(first.name, v).map_err(|e| cx.fail(e))?;
+        }
+        while let Some(k) = map.next_key_seed(KeySeed { cx: &mut *cx })? {
+            let v = map.next_value_seed(PySeed { cx: &mut *cx })?;
+            dict.set_item(k.name, v).map_err(|e| cx.fail(e))?;
+        }
+        Ok(dict.into_any())
+    }
+}
+
+/// A map key as its shared Python str, and the tag it names, if it is one.
+struct Key<'py> {
+    name: Bound<'py, PyString>,
+    tag: Option<&'static str>,
+}
+
+struct KeySeed<'a, 'py> {
+    cx: &'a mut ToPy<'py>,
+}
+
+impl<'de, 'py> serde::de::DeserializeSeed<'de> for KeySeed<'_, 'py> {
+    type Value = Key<'py>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de, 'py> serde::de::Visitor<'de> for KeySeed<'_, 'py> {
+    type Value = Key<'py>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a map key")
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Key {
+            name: self.cx.key(s),
+            tag: codec::tag_name(s),
+        })
     }
 }
 
@@ -857,6 +1039,16 @@ impl ToPython for usize {
 impl ToPython for String {
     fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         Ok(PyString::new(py, &self).into_any())
+    }
+}
+
+impl ToPython for TextRow {
+    fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        ToPy::new(py).text_row(&self)
+    }
+
+    fn to_python_in<'py>(self, cx: &mut ToPy<'py>) -> PyResult<Bound<'py, PyAny>> {
+        cx.text_row(&self)
     }
 }
 

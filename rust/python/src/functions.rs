@@ -5,7 +5,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple, PyType};
 
-use crate::convert::{cond_from_py, row_from_py, value_from_py, value_to_py, Path, STORED};
+use crate::convert::{cond_from_py, row_from_py, value_from_py, value_to_py, Path, ToPy, STORED};
 use crate::errors::core_to_py;
 
 /// Tagged JSON text (internals §3) for one value.
@@ -15,9 +15,19 @@ pub fn encode_json(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<String>
     Ok(py.detach(|| dataknobs_core::codec::encode_json(&value)))
 }
 
-/// The value a tagged JSON text stands for.
+/// The value a tagged JSON text stands for, read straight into Python objects.
 #[pyfunction]
 pub fn decode_json<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    match ToPy::new(py).json(text)? {
+        Some(v) => Ok(v),
+        None => _decode_json_reference(py, text),
+    }
+}
+
+/// `decode_json` the long way, through the core's `Value` (the reference the direct reading
+/// is tested against).
+#[pyfunction]
+pub fn _decode_json_reference<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
     let value = dataknobs_core::codec::decode_json(text).map_err(|e| core_to_py(py, e))?;
     value_to_py(py, &value)
 }

@@ -24,6 +24,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stores::Page>()?;
     m.add_function(wrap_pyfunction!(functions::encode_json, m)?)?;
     m.add_function(wrap_pyfunction!(functions::decode_json, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::_decode_json_reference, m)?)?;
     m.add_function(wrap_pyfunction!(functions::matches, m)?)?;
     m.add_function(wrap_pyfunction!(functions::records_from_rows, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::py_runtime_pid, m)?)?;

@@ -5,13 +5,13 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use dataknobs_core::postgres::{PgSettings, PostgresStore as CoreStore};
+use dataknobs_core::postgres::{PgSettings, PostgresStore as CoreStore, Streamed};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::convert::{ids_from_py, rows_from_py, spec_from_py, ToPython};
 use crate::runtime::{check_pid, future_awaitable, run_detached, runtime};
-use crate::stores::Cursor;
+use crate::stores::{Cursor, Pages};
 
 /// A PostgreSQL table `id, data JSONB, metadata JSONB, created_at, updated_at, seq` on a pool
 /// shared with every store of the same connection settings.
@@ -53,8 +53,12 @@ async fn open_stream(
     batch_size: usize,
     prefetch: usize,
 ) -> dataknobs_core::Result<Cursor> {
-    let cursor = store.stream(spec, batch_size.max(1), prefetch).await?;
-    Ok(Cursor::new(cursor))
+    Ok(Cursor::new(
+        match store.stream(spec, batch_size.max(1), prefetch).await? {
+            Streamed::Rows(rows) => Pages::Rows(rows),
+            Streamed::Text(text) => Pages::Text(text),
+        },
+    ))
 }
 
 /// Emits each store verb twice over the same async core call: a blocking method (GIL released

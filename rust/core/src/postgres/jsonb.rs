@@ -15,7 +15,6 @@ use serde_json::Value as J;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type};
 
 use crate::codec;
-use crate::error::{Error, Result};
 use crate::value::Map;
 
 const JSONB_VERSION: u8 = 1;
@@ -109,20 +108,6 @@ impl<'a> FromSql<'a> for JsonText<'a> {
     fn accepts(ty: &Type) -> bool {
         *ty == Type::JSONB || *ty == Type::JSON || *ty == Type::TEXT
     }
-}
-
-/// Decodes stored JSON text into a map, naming the record on failure.
-pub(crate) fn decode(id: &str, what: &str, text: &str, table: &str) -> Result<Map> {
-    codec::decode_map(text).map_err(|e| {
-        let detail = match &e {
-            Error::DataFormat { message, .. } => message.clone(),
-            other => other.to_string(),
-        };
-        Error::data_format(
-            "json",
-            format!("record {id:?} in table {table}: {what}: {detail}"),
-        )
-    })
 }
 
 #[cfg(test)]

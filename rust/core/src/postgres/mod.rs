@@ -30,11 +30,11 @@ use pool::Guarded;
 pub use pool::{live_pools, PoolStats, SharedPool};
 pub use tls::SslMode;
 
-use crate::cursor::{Cursor, Page, Pager};
+use crate::cursor::{Cursor, Pager};
 use crate::error::{Error, Result};
 use crate::memory;
 use crate::query::{CompiledQuery, Cond, QuerySpec};
-use crate::row::Row;
+use crate::row::{Row, TextRow};
 use errors::{duplicate_id, is_unique_violation, pg_err};
 use jsonb::{JsonText, JsonbMap};
 
@@ -46,6 +46,8 @@ pub struct PostgresStore {
     statements: Statements,
     /// `"schema"."table"`, validated and quoted.
     table: String,
+    /// `table "schema"."table"`, naming it in errors.
+    source: Arc<str>,
     /// The same, as a string literal's content for `to_regclass`.
     sel_all: String,
     /// The GIN index on `data`: its qualified name and the statement that builds it.
@@ -198,6 +200,7 @@ impl PostgresStore {
             gin_ddl: format!(
                 "CREATE INDEX IF NOT EXISTS \"{stem}_data\" ON {table} USING gin (data jsonb_path_ops)"
             ),
+            source: format!("table {table}").into(),
             table,
             pool: RwLock::new(Some(pool.clone())),
             statements: Statements::new(settings.prepared_statements),
@@ -321,7 +324,7 @@ impl PostgresStore {
     }
 
     fn decode_row(&self, r: &tokio_postgres::Row) -> Result<Row> {
-        decode_row(r, &self.table)
+        decode_row(r, &self.source)
     }
 
     pub async fn create_batch(&self, rows: Vec<Row>) -> Result<Vec<String>> {
@@ -913,23 +916,45 @@ impl PostgresStore {
         spec: QuerySpec,
         batch_size: usize,
         prefetch: usize,
-    ) -> Result<Cursor> {
+    ) -> Result<Streamed> {
         let batch_size = batch_size.max(1);
         let q = CompiledQuery::new(&spec)?;
         let (pool, mut client) = self.conn().await?;
         if q.has_sort() || q.id_candidates().is_some() {
             let rows = self.search_with(&mut client, &q, &spec).await;
             client.done();
-            return memory::stream_rows(rows?, batch_size, prefetch);
+            return Ok(Streamed::Rows(memory::stream_rows(
+                rows?, batch_size, prefetch,
+            )?));
         }
-        let (tx, cursor) = Cursor::channel(prefetch);
+        // Whole rows go out as their stored text: a projection needs them decoded.
+        if q.projects() {
+            let (tx, cursor) = Cursor::channel(prefetch);
+            self.spawn_producer(spec, q, pool, client, batch_size, tx);
+            Ok(Streamed::Rows(cursor))
+        } else {
+            let (tx, cursor) = Cursor::channel(prefetch);
+            self.spawn_producer(spec, q, pool, client, batch_size, tx);
+            Ok(Streamed::Text(cursor))
+        }
+    }
+
+    fn spawn_producer<T: Fetched>(
+        &self,
+        spec: QuerySpec,
+        q: CompiledQuery,
+        pool: Arc<SharedPool>,
+        mut client: Guarded,
+        batch_size: usize,
+        tx: tokio::sync::mpsc::Sender<crate::cursor::Page<T>>,
+    ) {
         let plan = Plan::new(spec.cond.as_ref());
         let window = plan.exact.then_some((q.offset(), q.limit()));
         let producer = Producer {
             sql: plan.select(&self.table, Rows::Candidates, Order::Storage, window),
             statements: self.statements,
             plan,
-            table: self.table.clone(),
+            source: Arc::clone(&self.source),
             _pool: pool,
         };
         tokio::spawn(async move {
@@ -946,7 +971,6 @@ impl PostgresStore {
                 }
             }
         });
-        Ok(cursor)
     }
 
     /// Idempotent; releases this store's hold on the shared pool.
@@ -961,24 +985,79 @@ impl PostgresStore {
     }
 }
 
+/// A stream's pages: decoded rows, or rows as stored for the consumer to decode.
+pub enum Streamed {
+    Rows(Cursor),
+    Text(Cursor<TextRow>),
+}
+
+/// What a stream producer makes of a fetched row that matched; `decoded` is the row when the
+/// reference had to decode it to check it.
+trait Fetched: Sized + Send + 'static {
+    fn make(
+        r: &tokio_postgres::Row,
+        decoded: Option<Row>,
+        q: &CompiledQuery,
+        source: &Arc<str>,
+    ) -> Result<Self>;
+}
+
+impl Fetched for Row {
+    fn make(
+        r: &tokio_postgres::Row,
+        decoded: Option<Row>,
+        q: &CompiledQuery,
+        source: &Arc<str>,
+    ) -> Result<Row> {
+        let row = match decoded {
+            Some(row) => row,
+            None => decode_row(r, source)?,
+        };
+        Ok(q.project_row(row))
+    }
+}
+
+impl Fetched for TextRow {
+    fn make(
+        r: &tokio_postgres::Row,
+        _decoded: Option<Row>,
+        _q: &CompiledQuery,
+        source: &Arc<str>,
+    ) -> Result<TextRow> {
+        let text = |i: usize| -> Result<String> {
+            Ok(r.try_get::<_, JsonText<'_>>(i)
+                .map_err(read_err)?
+                .0
+                .to_owned())
+        };
+        Ok(TextRow {
+            id: r.try_get(0).map_err(read_err)?,
+            data: text(1)?,
+            metadata: text(2)?,
+            source: Arc::clone(source),
+        })
+    }
+}
+
 /// The stream producer: owns what it needs so it outlives the call that started it.
 struct Producer {
     sql: String,
     statements: Statements,
     plan: Plan,
-    table: String,
+    /// `table "schema"."name"`, for errors.
+    source: Arc<str>,
     /// Keeps the pool alive while the stream runs, even if the store closes.
     _pool: Arc<SharedPool>,
 }
 
 impl Producer {
-    async fn run(
+    async fn run<T: Fetched>(
         &self,
         client: &mut Object,
         q: CompiledQuery,
         batch_size: usize,
-        out: &tokio::sync::mpsc::Sender<Page>,
-    ) -> Result<Option<Vec<Row>>> {
+        out: &tokio::sync::mpsc::Sender<crate::cursor::Page<T>>,
+    ) -> Result<Option<Vec<T>>> {
         let op = |e| pg_err("stream_read", e);
         let fetch = i32::try_from(batch_size.clamp(256, 10_000)).unwrap_or(10_000);
         let tx = client
@@ -1013,11 +1092,16 @@ impl Producer {
                     if !pager.wants_more() {
                         break;
                     }
-                    let row = self.decode_row(r)?;
-                    if !is_sure(r)? && !q.matches(&row)? {
-                        continue;
-                    }
-                    if let Some(full) = pager.push(q.project_row(row)) {
+                    let decoded = if is_sure(r)? {
+                        None
+                    } else {
+                        let row = decode_row(r, &self.source)?;
+                        if !q.matches(&row)? {
+                            continue;
+                        }
+                        Some(row)
+                    };
+                    if let Some(full) = pager.push(T::make(r, decoded, &q, &self.source)?) {
                         if out.send(Ok(full)).await.is_err() {
                             return Ok(None);
                         }
@@ -1045,10 +1129,6 @@ impl Producer {
                 Err(e)
             }
         }
-    }
-
-    fn decode_row(&self, r: &tokio_postgres::Row) -> Result<Row> {
-        decode_row(r, &self.table)
     }
 }
 
@@ -1219,13 +1299,13 @@ fn seq_of(r: &tokio_postgres::Row) -> Result<i64> {
     r.try_get(5).map_err(read_err)
 }
 
-/// A fetched `id, data, metadata` row as a core row.
-fn decode_row(r: &tokio_postgres::Row, table: &str) -> Result<Row> {
-    let id: String = r.try_get(0).map_err(|e| pg_err("read", e))?;
-    let data: JsonText<'_> = r.try_get(1).map_err(|e| pg_err("read", e))?;
-    let meta: JsonText<'_> = r.try_get(2).map_err(|e| pg_err("read", e))?;
-    let data = jsonb::decode(&id, "data", data.0, table)?;
-    let metadata = jsonb::decode(&id, "metadata", meta.0, table)?;
+/// A fetched `id, data, metadata` row as a core row; a failure names the record and `source`.
+fn decode_row(r: &tokio_postgres::Row, source: &str) -> Result<Row> {
+    let id: String = r.try_get(0).map_err(read_err)?;
+    let data: JsonText<'_> = r.try_get(1).map_err(read_err)?;
+    let meta: JsonText<'_> = r.try_get(2).map_err(read_err)?;
+    let data = crate::row::decode_stored(&id, "data", data.0, source)?;
+    let metadata = crate::row::decode_stored(&id, "metadata", meta.0, source)?;
     Ok(Row { id, data, metadata })
 }
 

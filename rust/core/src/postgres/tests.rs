@@ -74,11 +74,34 @@ impl Store for Blocking {
         self.rt.block_on(self.s.clear())
     }
     fn stream(self: Arc<Self>, spec: QuerySpec, b: usize, p: usize) -> Result<Cursor> {
-        self.rt.block_on(self.s.stream(spec, b, p))
+        let _entered = self.rt.enter();
+        Ok(match self.rt.block_on(self.s.stream(spec, b, p))? {
+            Streamed::Rows(cursor) => cursor,
+            Streamed::Text(text) => decoded(text, p),
+        })
     }
     fn close(&self) -> Result<()> {
         self.s.close()
     }
+}
+
+/// Text pages decoded by a task, as rows.
+fn decoded(mut text: Cursor<TextRow>, prefetch: usize) -> Cursor {
+    let (tx, rows) = Cursor::channel(prefetch);
+    tokio::spawn(async move {
+        loop {
+            let page = match text.next_page().await {
+                Ok(Some(page)) => page.iter().map(TextRow::decode).collect(),
+                Ok(None) => break,
+                Err(e) => Err(e),
+            };
+            let failed = page.is_err();
+            if tx.send(page).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    rows
 }
 
 #[test]
