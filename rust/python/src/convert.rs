@@ -309,7 +309,8 @@ fn date_from_py(obj: &Bound<'_, PyAny>, path: &Path<'_>) -> PyResult<NaiveDate> 
 /// module's decoder does: no str made, hashed and freed again for every row.
 pub struct ToPy<'py> {
     py: Python<'py>,
-    keys: HashMap<Box<str>, Bound<'py, PyString>>,
+    /// None for a single row or value, whose keys would not repeat enough to pay for it.
+    keys: Option<HashMap<Box<str>, Bound<'py, PyString>>>,
     /// A Python error met while reading JSON (see `fail`).
     failed: Option<PyErr>,
 }
@@ -319,21 +320,33 @@ impl<'py> ToPy<'py> {
     /// afresh each time instead of filling the cache.
     const MAX_KEYS: usize = 4096;
 
+    /// For one value or row: keys made as they come.
     pub fn new(py: Python<'py>) -> Self {
         ToPy {
             py,
-            keys: HashMap::new(),
+            keys: None,
             failed: None,
         }
     }
 
+    /// For a batch of `items` rows or values: keys shared across them.
+    pub fn for_batch(py: Python<'py>, items: usize) -> Self {
+        ToPy {
+            keys: (items > 1).then(HashMap::new),
+            ..ToPy::new(py)
+        }
+    }
+
     fn key(&mut self, k: &str) -> Bound<'py, PyString> {
-        if let Some(s) = self.keys.get(k) {
+        let Some(keys) = self.keys.as_mut() else {
+            return PyString::new(self.py, k);
+        };
+        if let Some(s) = keys.get(k) {
             return s.clone();
         }
         let s = PyString::new(self.py, k);
-        if self.keys.len() < Self::MAX_KEYS {
-            self.keys.insert(k.into(), s.clone());
+        if keys.len() < Self::MAX_KEYS {
+            keys.insert(k.into(), s.clone());
         }
         s
     }
@@ -1117,7 +1130,8 @@ impl Drop for GcPause {
 
 impl<T: ToPython> ToPython for Vec<T> {
     fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.to_python_in(&mut ToPy::new(py))
+        let items = self.len();
+        self.to_python_in(&mut ToPy::for_batch(py, items))
     }
 
     fn to_python_in<'py>(self, cx: &mut ToPy<'py>) -> PyResult<Bound<'py, PyAny>> {
