@@ -78,6 +78,7 @@ def test_every_sync_verb_has_an_async_twin() -> None:
                 ("MemoryStore", "import_json"),
                 ("Cursor", "close"),
                 ("Page", "take"),
+                ("PagedSearch", "pages"),
             }:
                 continue
             assert f"{name}_async" in members, f"{class_name}.{name} has no async twin"

@@ -7,6 +7,7 @@ these tests cover what only this backend has.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import threading
@@ -257,6 +258,16 @@ def test_unsorted_reads_keep_insertion_order_after_updates_move_rows(
     assert [r.id for r in db.search(Query().filter("n", ">=", 0).offset(2))] == want[2:]
     assert [r.id for r in db.search(Query().filter("n", "in", [0, 3, 5]))] == ["r0", "r3", "r5"]
     assert [r.id for r in db.stream_read(Query().filter("n", ">=", 0))] == want
+    # Sorted without a limit, the search is found page by page in scan order and put in order
+    # at the end: ties still fall in insertion order, offsets apply, and rows the reference
+    # decides (a regex) are kept or dropped as it says.
+    by_tag = Query().filter("tag", "=", "t").sort_by("tag")
+    assert [r.id for r in db.search(by_tag)] == want
+    assert [r.id for r in db.search(by_tag.copy().offset(4))] == want[4:]
+    desc = Query().filter("n", "in", [0, 3, 5]).sort_by("n", "desc")
+    assert [r.id for r in db.search(desc)] == ["r5", "r3", "r0"]
+    odd = Query().filter("tag", "regex", "^t$").filter("n", "<", 4).sort_by("touched")
+    assert [r.id for r in db.search(odd)] == ["r0", "r3", "r1", "r2"]
 
 
 def test_stream_early_exit_returns_the_connection(db: SyncPostgresDatabase) -> None:
@@ -309,6 +320,7 @@ def test_a_stored_value_no_reader_accepts_is_an_error_naming_the_record(
     for read in (
         lambda: list(database.stream_read()),
         lambda: database.search(Query()),
+        lambda: database.search(Query().sort_by("n")),
         lambda: database.read("bad"),
     ):
         with pytest.raises(
@@ -453,3 +465,23 @@ def test_failed_table_creation_leaves_the_shared_pool_usable(pg: PostgresService
     database.create(Record({"n": 1}, id="a"))
     assert database.count() == 1
     database.close()
+
+
+async def test_cancelled_sorted_searches_give_their_connections_back(pg: PostgresService) -> None:
+    database = AsyncPostgresDatabase(config(pg, max_pool_size=2))
+    await database.connect()
+    await database.create_batch([Record({"n": i}, id=f"r{i:05d}") for i in range(20_000)])
+    everything = Query().sort_by("n", "desc")
+    for delay in (0.0, 0.005, 0.01, 0.02, 0.05):
+        task = asyncio.ensure_future(database.search(everything.copy()))
+        await asyncio.sleep(delay)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    found = await database.search(Query().filter("n", "<", 3).sort_by("n", "desc"))
+    assert [r.id for r in found] == ["r00002", "r00001", "r00000"]
+    deadline = time.monotonic() + 5
+    while database.pool_stats()["in_use"] and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert database.pool_stats()["in_use"] == 0
+    await database.close()

@@ -25,9 +25,12 @@ import asyncio
 from typing import Any, ClassVar
 
 from .. import _native
+from ..database import AnyQuery
 from ..exceptions import ConfigurationError
 from ..pooling import PostgresPoolConfig
-from .native import NativeAsyncDatabase, NativeSyncDatabase
+from ..query_logic import to_spec
+from ..records import Record
+from .native import NativeAsyncDatabase, NativeSyncDatabase, Row, records_from_rows
 
 #: libpq's sslmode names, which ``ssl`` takes (as asyncpg does) besides True and False.
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -99,12 +102,41 @@ class _PostgresStore:
         return stats
 
 
+def _found_as_it_goes(spec: dict[str, Any] | None) -> bool:
+    """Whether a search is one ``search_paged`` serves: sorted, without a limit (so every match
+    comes back anyway) and whole records."""
+    return bool(spec and spec.get("sort") and spec.get("limit") is None and not spec.get("fields"))
+
+
 class SyncPostgresDatabase(_PostgresStore, NativeSyncDatabase):
     """Records in a PostgreSQL table."""
+
+    def search(self, query: AnyQuery) -> list[Record]:
+        """Matching records, shaped by the query."""
+        spec = to_spec(query)
+        if not _found_as_it_goes(spec):
+            return records_from_rows(self._call("search", spec))
+        found = self._call("search_paged", spec)
+        rows: list[Row] = []
+        while (page := found.pages.next_page()) is not None:
+            rows.extend(page)
+        return records_from_rows([rows[i] for i in found.order()])
 
 
 class AsyncPostgresDatabase(_PostgresStore, NativeAsyncDatabase):
     """Records in a PostgreSQL table, async face: each call awaits the Rust future directly."""
+
+    async def search(self, query: AnyQuery) -> list[Record]:
+        """Matching records, shaped by the query. A sorted search without a limit makes its
+        records from each page of matches while the server still scans for the next."""
+        spec = to_spec(query)
+        if not _found_as_it_goes(spec):
+            return records_from_rows(await self._call("search", spec))
+        found = await self._call("search_paged", spec)
+        rows: list[Row] = []
+        while (page := await found.pages.next_page_async()) is not None:
+            rows.extend(page.take())
+        return records_from_rows([rows[i] for i in await found.order_async()])
 
     async def connect(self) -> None:
         """Open the pool and the table off the event loop (also done on first use)."""

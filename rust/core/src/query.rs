@@ -700,7 +700,35 @@ impl CompiledQuery {
 
     /// Indices into `rows` of the sorted window `[offset, offset + limit)`.
     fn sorted_window(&self, rows: &[&Row]) -> Vec<usize> {
-        let n = rows.len();
+        self.window_by_keys(&self.sort_keys(rows), rows.len())
+    }
+
+    /// A row's sort keys, owned, for [`CompiledQuery::window_of`] once the row itself is gone.
+    pub fn owned_sort_keys(&self, row: &Row) -> Vec<Option<Value>> {
+        self.sort
+            .iter()
+            .map(|(field, _)| resolve(row, field).map(Cow::into_owned))
+            .collect()
+    }
+
+    /// The sorted window `[offset, offset + limit)` of rows known by their sort keys
+    /// (`owned_sort_keys`) and storage positions: indices into `keys`.
+    pub fn window_of(&self, keys: &[(i64, Vec<Option<Value>>)]) -> Vec<usize> {
+        // Ties fall in storage order: the window below breaks them by index.
+        let mut by_position: Vec<usize> = (0..keys.len()).collect();
+        by_position.sort_unstable_by_key(|&i| keys[i].0);
+        let flat: Vec<Option<Cow<'_, Value>>> = by_position
+            .iter()
+            .flat_map(|&i| keys[i].1.iter().map(|k| k.as_ref().map(Cow::Borrowed)))
+            .collect();
+        self.window_by_keys(&flat, keys.len())
+            .into_iter()
+            .map(|j| by_position[j])
+            .collect()
+    }
+
+    /// The sorted window of `n` rows whose keys (`sort.len()` per row) are `keys`.
+    fn window_by_keys(&self, keys: &[Option<Cow<'_, Value>>], n: usize) -> Vec<usize> {
         if self.offset >= n || self.limit == Some(0) {
             return Vec::new();
         }
@@ -708,7 +736,6 @@ impl CompiledQuery {
             Some(l) => self.offset.saturating_add(l).min(n),
             None => n,
         };
-        let keys = self.sort_keys(rows);
         let k = self.sort.len();
         // The index breaks ties, which makes the order total and equal to a stable sort's.
         let cmp = |a: &usize, b: &usize| {

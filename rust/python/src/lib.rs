@@ -20,6 +20,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stores::FileStore>()?;
     m.add_class::<stores::SqliteStore>()?;
     m.add_class::<postgres::PostgresStore>()?;
+    m.add_class::<postgres::PagedSearch>()?;
     m.add_class::<stores::Cursor>()?;
     m.add_class::<stores::Page>()?;
     m.add_function(wrap_pyfunction!(functions::encode_json, m)?)?;

@@ -6,10 +6,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use dataknobs_core::postgres::{PgSettings, PostgresStore as CoreStore, Streamed};
+use dataknobs_core::Error;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::convert::{ids_from_py, rows_from_py, spec_from_py, ToPython};
+use crate::errors::{BridgeError, BridgeResult};
 use crate::runtime::{check_pid, future_awaitable, run_detached, runtime};
 use crate::stores::{Cursor, Pages};
 
@@ -59,6 +61,62 @@ async fn open_stream(
             Streamed::Text(text) => Pages::Text(text),
         },
     ))
+}
+
+/// The pages of a search found as it goes (`search_paged`), then the order of its result.
+#[pyclass(module = "dataknobs_data._native", frozen)]
+pub struct PagedSearch {
+    /// The matches, in the order the server's scan met them.
+    #[pyo3(get)]
+    pages: Py<Cursor>,
+    order: Arc<tokio::sync::Mutex<Option<OrderReceiver>>>,
+}
+
+type OrderReceiver = tokio::sync::oneshot::Receiver<dataknobs_core::Result<Vec<usize>>>;
+
+async fn order_of(
+    slot: Arc<tokio::sync::Mutex<Option<OrderReceiver>>>,
+) -> BridgeResult<Vec<usize>> {
+    let Some(rx) = slot.lock().await.take() else {
+        return Err(BridgeError::Core(Error::Other(
+            "the order was already taken".into(),
+        )));
+    };
+    match rx.await {
+        Ok(order) => Ok(order?),
+        Err(_) => Err(BridgeError::Core(Error::Other(
+            "the search ended before its order was known (its pages carry the error)".into(),
+        ))),
+    }
+}
+
+#[pymethods]
+impl PagedSearch {
+    /// Positions among the rows of `pages` of the result, in its order, once every page has
+    /// been read.
+    fn order<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let rt = runtime().map_err(|e| e.into_pyerr(py))?;
+        let slot = Arc::clone(&self.order);
+        run_detached(py, move || rt.block_on(order_of(slot)))?.to_python(py)
+    }
+
+    fn order_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        future_awaitable(py, order_of(Arc::clone(&self.order)))
+    }
+}
+
+/// A found search on its way to Python.
+struct Found(dataknobs_core::postgres::PagedSearch);
+
+impl ToPython for Found {
+    fn to_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let pages = Py::new(py, Cursor::new(Pages::Text(self.0.pages)))?;
+        let found = PagedSearch {
+            pages,
+            order: Arc::new(tokio::sync::Mutex::new(Some(self.0.order))),
+        };
+        Ok(Bound::new(py, found)?.into_any())
+    }
 }
 
 /// Emits each store verb twice over the same async core call: a blocking method (GIL released
@@ -191,6 +249,10 @@ verbs! {
     fn stream / stream_async(spec: Option<&Bound<'py, PyAny>>, batch_size: usize, prefetch: usize)
         prepare { check_batch_size(batch_size)?; let spec = spec_from_py(spec)?; }
         |s| open_stream(s, spec, batch_size, prefetch).await;
+    #[pyo3(signature = (spec=None, batch_size=1000, prefetch=2))]
+    fn search_paged / search_paged_async(spec: Option<&Bound<'py, PyAny>>, batch_size: usize, prefetch: usize)
+        prepare { check_batch_size(batch_size)?; let spec = spec_from_py(spec)?; }
+        |s| s.search_paged(spec, batch_size, prefetch).await.map(Found);
     fn close / close_async()
         prepare {}
         |s| s.close();

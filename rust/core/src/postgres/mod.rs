@@ -973,6 +973,71 @@ impl PostgresStore {
         });
     }
 
+    /// A search delivered as it is found, for a sorted query without a limit (whose every
+    /// match comes back anyway): the matches leave as text pages in the order the scan meets
+    /// them, so the consumer makes its objects while the server still scans, and once every page
+    /// is out, `order` gives the result as positions among them (sort, offset and projection
+    /// are the caller's to apply: a projected query should use `search`).
+    pub async fn search_paged(
+        &self,
+        spec: QuerySpec,
+        batch_size: usize,
+        prefetch: usize,
+    ) -> Result<PagedSearch> {
+        let q = CompiledQuery::new(&spec)?;
+        let (pool, client) = self.conn().await?;
+        let plan = Plan::new(spec.cond.as_ref());
+        let sql = plan.select(&self.table, Rows::Candidates, Order::Scan, None);
+        let (tx, pages) = Cursor::channel(prefetch);
+        let (order_tx, order) = tokio::sync::oneshot::channel();
+        let source = Arc::clone(&self.source);
+        tokio::spawn(async move {
+            let _pool = pool;
+            let found = async {
+                let op = |e| pg_err("search", e);
+                let rows = client
+                    .query_typed_raw(&sql, plan.typed_args())
+                    .await
+                    .map_err(op)?;
+                pin_mut!(rows);
+                let mut keys = Vec::new();
+                let mut pager: Pager<TextRow> = Pager::new(0, None, batch_size);
+                while let Some(r) = rows.try_next().await.map_err(op)? {
+                    let row = decode_row(&r, &source)?;
+                    if !is_sure(&r)? && !q.matches(&row)? {
+                        continue;
+                    }
+                    keys.push((seq_of(&r)?, q.owned_sort_keys(&row)));
+                    if let Some(full) = pager.push(TextRow::make(&r, None, &q, &source)?) {
+                        if tx.send(Ok(full)).await.is_err() {
+                            return Ok(None);
+                        }
+                    }
+                }
+                if let Some(last) = pager.finish() {
+                    if tx.send(Ok(last)).await.is_err() {
+                        return Ok(None);
+                    }
+                }
+                Ok(Some(q.window_of(&keys)))
+            }
+            .await;
+            match found {
+                Ok(Some(order)) => {
+                    client.done();
+                    let _ = order_tx.send(Ok(order));
+                }
+                // The consumer went away: the guard cancels what the server still runs.
+                Ok(None) => {}
+                Err(e) => {
+                    client.done();
+                    let _ = tx.send(Err(e)).await;
+                }
+            }
+        });
+        Ok(PagedSearch { pages, order })
+    }
+
     /// Idempotent; releases this store's hold on the shared pool.
     pub fn close(&self) -> Result<()> {
         let pool = self.pool.write().take();
@@ -983,6 +1048,14 @@ impl PostgresStore {
     pub fn is_closed(&self) -> bool {
         self.pool.read().is_none()
     }
+}
+
+/// See [`PostgresStore::search_paged`].
+pub struct PagedSearch {
+    pub pages: Cursor<TextRow>,
+    /// Positions among the rows of `pages` of the result, in its order; an error travels on
+    /// `pages` instead.
+    pub order: tokio::sync::oneshot::Receiver<Result<Vec<usize>>>,
 }
 
 /// A stream's pages: decoded rows, or rows as stored for the consumer to decode.
