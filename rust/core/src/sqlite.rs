@@ -17,9 +17,9 @@ use crate::error::detail;
 use crate::error::{Error, Result};
 use crate::memory;
 use crate::query::{CompiledQuery, Cond, Op, QuerySpec};
-use crate::row::Row;
+use crate::row::{Reads, Row};
 use crate::store::Store;
-use crate::value::{Map, Value};
+use crate::value::Value;
 
 /// Parameters per `IN (...)` statement, well under SQLite's variable limit.
 const IN_CHUNK: usize = 500;
@@ -313,60 +313,13 @@ fn prefilter(cond: &Cond, args: &mut Vec<rusqlite::types::Value>) -> Option<Stri
     }
 }
 
-/// The fields of a stored row a query reads, so a row can be tested after decoding only
-/// those.
-#[derive(Debug, Default)]
-struct Plan {
-    /// Top-level data keys: each path itself (an exact field name wins) and its first segment.
-    keys: Vec<String>,
-    /// A `metadata.*` path may walk the record metadata.
-    metadata: bool,
-    id: bool,
-}
-
-impl Plan {
-    fn new(spec: &QuerySpec, with_sort: bool) -> Plan {
-        fn walk(c: &Cond, out: &mut Vec<String>) {
-            match c {
-                Cond::Filter { field, .. } => out.push(field.clone()),
-                Cond::And(items) | Cond::Or(items) => items.iter().for_each(|c| walk(c, out)),
-                Cond::Not(inner) => walk(inner, out),
-            }
-        }
-        let mut paths = Vec::new();
-        if let Some(c) = &spec.cond {
-            walk(c, &mut paths);
-        }
-        if with_sort {
-            paths.extend(spec.sort.iter().map(|(f, _)| f.clone()));
-        }
-        let mut plan = Plan::default();
-        for p in paths {
-            if p == "id" {
-                plan.id = true;
-                continue;
-            }
-            if let Some((first, _)) = p.split_once('.') {
-                plan.metadata |= first == "metadata";
-                if !plan.keys.iter().any(|k| k == first) {
-                    plan.keys.push(first.to_string());
-                }
-            }
-            if !plan.keys.contains(&p) {
-                plan.keys.push(p);
-            }
-        }
-        plan
-    }
-}
-
 /// A query ready to run: the compiled query, the SQL prefilter and what each row must decode.
 struct Prepared {
     q: CompiledQuery,
     /// ` WHERE ...` or empty.
     where_sql: String,
     args: Vec<rusqlite::types::Value>,
-    plan: Plan,
+    plan: Reads,
 }
 
 impl Prepared {
@@ -391,7 +344,7 @@ impl Prepared {
             q,
             where_sql,
             args,
-            plan: Plan::new(spec, with_sort),
+            plan: Reads::new(spec, true, with_sort),
         })
     }
 
@@ -570,57 +523,9 @@ impl SqliteStore {
         })
     }
 
-    /// The part of a stored row that `plan` reads: the planned data keys (decoded), the
-    /// metadata when a path may walk it, and the id when the query reads it. Filtering and
-    /// sorting this row give the same answers as on the whole row.
-    fn partial(&self, plan: &Plan, id: &str, data: &str, meta: &str) -> Result<Row> {
-        let name = |what: &str, e: Error| {
-            Error::data_format(
-                "json",
-                format!(
-                    "record {id:?} in table {}: {what}: {}",
-                    self.table,
-                    detail(&e)
-                ),
-            )
-        };
-        let mut found: Vec<(usize, &str)> = Vec::with_capacity(plan.keys.len());
-        let mut first_is_tag = false;
-        let n = codec::scan_object(data, |k, raw| {
-            if found.is_empty() && !first_is_tag {
-                first_is_tag = codec::is_tag_key(k);
-            }
-            if let Some(i) = plan.keys.iter().position(|w| w == k) {
-                found.push((i, raw));
-            }
-        })
-        .map_err(|e| name("data", e))?;
-        let data = if n == 1 && first_is_tag {
-            // A lone tag key is an escaped mapping (or an error): decode it as a whole.
-            codec::decode_map(data).map_err(|e| name("data", e))?
-        } else {
-            let mut m = Map::with_capacity(found.len());
-            for (i, raw) in found {
-                let v = codec::decode_raw(raw).map_err(|e| name("data", e))?;
-                // A repeated key keeps the last value, as a full decode does.
-                m.insert(plan.keys[i].clone(), v);
-            }
-            m
-        };
-        let metadata = if plan.metadata {
-            codec::decode_map(meta).map_err(|e| name("metadata", e))?
-        } else {
-            Map::new()
-        };
-        Ok(Row {
-            id: if plan.id {
-                id.to_string()
-            } else {
-                String::new()
-            },
-            data,
-            metadata,
-        })
+    /// The part of a stored row that `plan` reads (`Reads::partial`).
+    fn partial(&self, plan: &Reads, id: &str, data: &str, meta: &str) -> Result<Row> {
+        plan.partial(id, data, meta, format_args!("table {}", self.table))
     }
 
     fn not_text(&self, id: &str, e: impl std::fmt::Display) -> Error {
@@ -1061,6 +966,7 @@ mod tests {
     use super::*;
     use crate::query::{Cond, Op};
     use crate::testutil::{conformance, drain, filt, ids_of, row, strs};
+    use crate::value::Map;
     use crate::value::Value;
 
     fn mem() -> SqliteStore {

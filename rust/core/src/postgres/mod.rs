@@ -34,7 +34,7 @@ use crate::cursor::{Cursor, Pager};
 use crate::error::{Error, Result};
 use crate::memory;
 use crate::query::{CompiledQuery, Cond, QuerySpec};
-use crate::row::{Row, TextRow};
+use crate::row::{Reads, Row, TextRow};
 use errors::{duplicate_id, is_unique_violation, pg_err};
 use jsonb::{JsonText, JsonbMap};
 
@@ -985,6 +985,7 @@ impl PostgresStore {
         prefetch: usize,
     ) -> Result<PagedSearch> {
         let q = CompiledQuery::new(&spec)?;
+        let sort_reads = Reads::new(&spec, false, true);
         let (pool, client) = self.conn().await?;
         let plan = Plan::new(spec.cond.as_ref());
         let sql = plan.select(&self.table, Rows::Candidates, Order::Scan, None);
@@ -1003,10 +1004,19 @@ impl PostgresStore {
                 let mut keys = Vec::new();
                 let mut pager: Pager<TextRow> = Pager::new(0, None, batch_size);
                 while let Some(r) = rows.try_next().await.map_err(op)? {
-                    let row = decode_row(&r, &source)?;
-                    if !is_sure(&r)? && !q.matches(&row)? {
-                        continue;
-                    }
+                    // A decided row is read only for its sort keys: decoding all of it held
+                    // up reading the socket, and with it the server's scan.
+                    let row = if is_sure(&r)? {
+                        let text = |i: usize| r.try_get::<_, JsonText<'_>>(i).map_err(read_err);
+                        let id: &str = r.try_get(0).map_err(read_err)?;
+                        sort_reads.partial(id, text(1)?.0, text(2)?.0, &*source)?
+                    } else {
+                        let row = decode_row(&r, &source)?;
+                        if !q.matches(&row)? {
+                            continue;
+                        }
+                        row
+                    };
                     keys.push((seq_of(&r)?, q.owned_sort_keys(&row)));
                     if let Some(full) = pager.push(TextRow::make(&r, None, &q, &source)?) {
                         if tx.send(Ok(full)).await.is_err() {
