@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use crate::codec;
-use crate::cursor::{Cursor, Page, Pager};
+use crate::cursor::{Cursor, PageSender, Pager};
 use crate::error::detail;
 use crate::error::{Error, Result};
 use crate::memory;
@@ -776,12 +776,7 @@ impl SqliteStore {
 
     /// The producer of an unsorted stream: pages through the table by rowid, taking the lock
     /// once per page, and sends filtered rows in messages of at most `batch_size`.
-    fn produce(
-        &self,
-        q: &CompiledQuery,
-        batch_size: usize,
-        tx: &tokio::sync::mpsc::Sender<Page>,
-    ) -> Result<()> {
+    fn produce(&self, q: &CompiledQuery, batch_size: usize, tx: &PageSender) -> Result<()> {
         let mut after = i64::MIN;
         let mut pager = Pager::new(q.offset(), q.limit(), batch_size);
         while pager.wants_more() {
@@ -798,14 +793,14 @@ impl SqliteStore {
                     continue;
                 }
                 if let Some(full) = pager.push(q.project_row(row)) {
-                    if tx.blocking_send(Ok(full)).is_err() {
+                    if !tx.blocking_send(full) {
                         return Ok(());
                     }
                 }
             }
         }
         if let Some(last) = pager.finish() {
-            let _ = tx.blocking_send(Ok(last));
+            tx.blocking_send(last);
         }
         Ok(())
     }
@@ -944,9 +939,10 @@ impl Store for SqliteStore {
         let store = self;
         std::thread::Builder::new()
             .name("dataknobs-sqlite-stream".into())
-            .spawn(move || {
-                if let Err(e) = store.produce(&q, batch_size, &tx) {
-                    let _ = tx.blocking_send(Err(e));
+            .spawn(move || match store.produce(&q, batch_size, &tx) {
+                Ok(()) => tx.blocking_end(),
+                Err(e) => {
+                    tx.blocking_send_result(Err(e));
                 }
             })
             .map_err(|e| Error::Other(format!("cannot start stream producer: {e}")))?;

@@ -30,7 +30,7 @@ use pool::Guarded;
 pub use pool::{live_pools, PoolStats, SharedPool};
 pub use tls::SslMode;
 
-use crate::cursor::{Cursor, Pager};
+use crate::cursor::{Cursor, PageSender, Pager};
 use crate::error::{Error, Result};
 use crate::memory;
 use crate::query::{CompiledQuery, Cond, QuerySpec};
@@ -946,7 +946,7 @@ impl PostgresStore {
         pool: Arc<SharedPool>,
         mut client: Guarded,
         batch_size: usize,
-        tx: tokio::sync::mpsc::Sender<crate::cursor::Page<T>>,
+        tx: PageSender<T>,
     ) {
         let plan = Plan::new(spec.cond.as_ref());
         let window = plan.exact.then_some((q.offset(), q.limit()));
@@ -963,11 +963,14 @@ impl PostgresStore {
             client.done();
             match outcome {
                 Ok(Some(last)) => {
-                    let _ = tx.send(Ok(last)).await;
+                    if last.is_empty() || tx.send(last).await {
+                        tx.end().await;
+                    }
                 }
+                // The consumer went away.
                 Ok(None) => {}
                 Err(e) => {
-                    let _ = tx.send(Err(e)).await;
+                    tx.send_result(Err(e)).await;
                 }
             }
         });
@@ -1019,13 +1022,13 @@ impl PostgresStore {
                     };
                     keys.push((seq_of(&r)?, q.owned_sort_keys(&row)));
                     if let Some(full) = pager.push(TextRow::make(&r, None, &q, &source)?) {
-                        if tx.send(Ok(full)).await.is_err() {
+                        if !tx.send(full).await {
                             return Ok(None);
                         }
                     }
                 }
                 if let Some(last) = pager.finish() {
-                    if tx.send(Ok(last)).await.is_err() {
+                    if !tx.send(last).await {
                         return Ok(None);
                     }
                 }
@@ -1036,12 +1039,13 @@ impl PostgresStore {
                 Ok(Some(order)) => {
                     client.done();
                     let _ = order_tx.send(Ok(order));
+                    tx.end().await;
                 }
                 // The consumer went away: the guard cancels what the server still runs.
                 Ok(None) => {}
                 Err(e) => {
                     client.done();
-                    let _ = tx.send(Err(e)).await;
+                    tx.send_result(Err(e)).await;
                 }
             }
         });
@@ -1139,7 +1143,7 @@ impl Producer {
         client: &mut Object,
         q: CompiledQuery,
         batch_size: usize,
-        out: &tokio::sync::mpsc::Sender<crate::cursor::Page<T>>,
+        out: &PageSender<T>,
     ) -> Result<Option<Vec<T>>> {
         let op = |e| pg_err("stream_read", e);
         let fetch = i32::try_from(batch_size.clamp(256, 10_000)).unwrap_or(10_000);
@@ -1185,7 +1189,7 @@ impl Producer {
                         Some(row)
                     };
                     if let Some(full) = pager.push(T::make(r, decoded, &q, &self.source)?) {
-                        if out.send(Ok(full)).await.is_err() {
+                        if !out.send(full).await {
                             return Ok(None);
                         }
                     }
@@ -1200,7 +1204,7 @@ impl Producer {
         match read {
             Ok(Some(page)) => {
                 tx.commit().await.map_err(op)?;
-                Ok((!page.is_empty()).then_some(page))
+                Ok(Some(page))
             }
             // The consumer is gone: nothing more to read.
             Ok(None) => {
