@@ -9,7 +9,7 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use dataknobs_core::row::TextRow;
 use dataknobs_core::sqlite::EncodedRow;
 use dataknobs_core::value::{too_deep_message, MAX_DEPTH};
-use dataknobs_core::{codec, iso, Cond, DateTimeValue, Map, Op, QuerySpec, Row, Value};
+use dataknobs_core::{codec, iso, Cond, DateTimeValue, Map, Op, QuerySpec, Row, Value, WriteOp};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -888,6 +888,26 @@ pub fn rows_from_py(rows: &Bound<'_, PyAny>) -> PyResult<Vec<Row>> {
     let mut out = Vec::with_capacity(rows.len().unwrap_or(0));
     for item in rows.try_iter()? {
         out.push(row_from_py(&item?)?);
+    }
+    Ok(out)
+}
+
+/// A transaction's batches: `[(kind, payload), ...]` with kind "create" or "upsert" (payload:
+/// rows) or "delete" (payload: ids), in the order they are to be applied.
+pub fn write_ops_from_py(ops: &Bound<'_, PyAny>) -> PyResult<Vec<WriteOp>> {
+    let mut out = Vec::with_capacity(ops.len().unwrap_or(0));
+    for item in ops.try_iter()? {
+        let (kind, payload): (String, Bound<'_, PyAny>) = item?.extract()?;
+        out.push(match kind.as_str() {
+            "create" => WriteOp::Create(rows_from_py(&payload)?),
+            "upsert" => WriteOp::Upsert(rows_from_py(&payload)?),
+            "delete" => WriteOp::Delete(ids_from_py(&payload)?),
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "a transaction batch is create, upsert or delete, not {other:?}"
+                )))
+            }
+        });
     }
     Ok(out)
 }

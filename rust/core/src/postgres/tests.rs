@@ -187,3 +187,32 @@ fn repeated_ids_in_a_batch_behave_as_on_the_memory_store() {
     }
     assert_eq!(outcomes[0], outcomes[1]);
 }
+
+#[test]
+fn apply_is_one_server_transaction() {
+    let rt = rt();
+    let dsn = dsn();
+    rt.block_on(async {
+        let s = PostgresStore::open(settings(&dsn)).await.unwrap();
+        s.create_batch(vec![row("keep", 0), row("gone", 1)])
+            .await
+            .unwrap();
+        let failing = vec![
+            WriteOp::Delete(vec!["gone".into()]),
+            WriteOp::Upsert(vec![row("keep", 5), row("new", 6)]),
+            WriteOp::Create(vec![row("fresh", 7), row("new", 8)]),
+        ];
+        assert_eq!(s.apply(failing).await, Err(Error::Duplicate("new".into())));
+        let all = s.search(&QuerySpec::default()).await.unwrap();
+        assert_eq!(all, vec![row("keep", 0), row("gone", 1)]);
+        let ok = vec![
+            WriteOp::Delete(vec!["gone".into(), "missing".into()]),
+            WriteOp::Create(vec![row("gone", 9)]),
+            WriteOp::Upsert(vec![row("keep", 5), row("keep", 6)]),
+        ];
+        assert_eq!(s.apply(ok).await, Ok(4));
+        let all = s.search(&QuerySpec::default()).await.unwrap();
+        assert_eq!(all, vec![row("keep", 6), row("gone", 9)]);
+        s.close().unwrap();
+    });
+}
