@@ -110,6 +110,9 @@ def describe_signature(obj: Any, drop_first: bool) -> dict[str, Any] | None:
         params = params[1:]
     described = []
     for param in params:
+        if param.name.startswith("_"):
+            # A private parameter (``_tx``, ``_components``) is internal plumbing, not API.
+            continue
         entry: dict[str, Any] = {
             "name": param.name,
             "kind": param.kind.name,
@@ -174,7 +177,7 @@ def describe_member(cls: type, name: str) -> dict[str, Any] | None:
         if inspect.iscoroutinefunction(raw) or inspect.isasyncgenfunction(raw):
             entry["async"] = True
         return entry
-    if isinstance(raw, enum.Enum):
+    if isinstance(raw, enum.Enum) and isinstance(cls, enum.EnumMeta):
         value = raw.value
         return {"kind": "enum_member", "value": value if isinstance(value, LITERALS) else None}
     if callable(raw) and not isinstance(raw, type):
@@ -215,6 +218,8 @@ def describe_class(cls: type) -> dict[str, Any]:
             for klass in cls.__mro__[1:]
             if (full := package_class_name(klass)) is not None
             and not klass.__name__.startswith("_")
+            and not skipped_origin(klass)
+            and not OUT_OF_SCOPE_NAME.search(klass.__name__)
         }
         | {
             klass.__name__
