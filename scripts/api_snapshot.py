@@ -29,6 +29,9 @@ from pathlib import Path
 from typing import Any
 
 PACKAGE = "dataknobs_data"
+# 0.11.0's exceptions derive from this package's classes; a module that imports one under its own
+# name offers it too (``from dataknobs_data.exceptions import OperationError``).
+COMMON_PACKAGE = "dataknobs_common"
 # Out of scope (issue 9): vector search, embeddings, data sources, user management, test helpers.
 SKIPPED_PARTS = ("vector", "sources", "user", "testing", "embedding")
 # Vector search, embeddings and similarity are out of scope wherever they appear.
@@ -86,7 +89,7 @@ def module_names(module: types.ModuleType) -> list[str]:
             origin = getattr(value, "__module__", None)
             if name in defined or (isinstance(origin, str) and origin.startswith(PACKAGE)):
                 names.append(name)
-        elif name in defined:
+        elif name in defined or (is_common_exception(value) and value.__name__ == name):
             names.append(name)
     return sorted(names)
 
@@ -156,7 +159,19 @@ def package_class_name(cls: type) -> str | None:
     module = getattr(cls, "__module__", "") or ""
     if module == PACKAGE or module.startswith(PACKAGE + "."):
         return f"{module}.{cls.__qualname__}"
+    if is_common_exception(cls):
+        return f"{module}.{cls.__qualname__}"
     return None
+
+
+def is_common_exception(value: Any) -> bool:
+    """An exception class of ``dataknobs_common``, whose hierarchy 0.11.0's errors build on."""
+    module = getattr(value, "__module__", "") or ""
+    return (
+        isinstance(value, type)
+        and issubclass(value, BaseException)
+        and module.split(".")[0] == COMMON_PACKAGE
+    )
 
 
 def describe_member(cls: type, name: str) -> dict[str, Any] | None:

@@ -32,6 +32,7 @@ PENDING: dict[str, str] = EXCLUSIONS.get("pending", {})
 # Left out on purpose (internal helpers no user code imports): in the count, as not resolved.
 OMITTED: dict[str, str] = EXCLUSIONS.get("omitted", {})
 GOAL = 0.95
+COMMON_EXCEPTIONS = "dataknobs_common.exceptions."
 
 POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 MISSING = object()
@@ -262,6 +263,9 @@ def class_problems(entry: Entry, value: Any) -> list[str]:
     for base in entry.spec.get("bases", []):
         if base in PENDING or base in OMITTED:
             continue
+        if base.startswith(COMMON_EXCEPTIONS):
+            # 0.11.0 builds on dataknobs_common's hierarchy; here it lives in our exceptions.
+            base = "dataknobs_data.exceptions." + base.removeprefix(COMMON_EXCEPTIONS)
         ours = resolve(base) if "." in base else getattr(builtins, base, MISSING)
         if not isinstance(ours, type) or not issubclass(value, ours):
             problems.append(f"not a subclass of {base}")

@@ -111,10 +111,13 @@ class SchemaGuard:
         if others:
             message += f" (also invalid: {', '.join(others)})"
         exc = RecordValidationError(message, first)
-        exc.details = {
-            "schema": self.schema.name,
-            "invalid": [{"index": 0, "id": record.id, "errors": [i[1] for i in issues]}],
-        }
+        # context and details are one dict (0.11.0's errors keep them as aliases).
+        exc.context.update(
+            {
+                "schema": self.schema.name,
+                "invalid": [{"index": 0, "id": record.id, "errors": [i[1] for i in issues]}],
+            }
+        )
         return exc
 
     def _batch_error(
@@ -132,13 +135,15 @@ class SchemaGuard:
             + "; ".join(parts)
         )
         exc = RecordValidationError(message)
-        exc.details = {
-            "schema": self.schema.name,
-            "invalid": [
-                {"index": index, "id": record.id, "errors": [i[1] for i in issues]}
-                for index, record, issues in invalid
-            ],
-        }
+        exc.context.update(
+            {
+                "schema": self.schema.name,
+                "invalid": [
+                    {"index": index, "id": record.id, "errors": [i[1] for i in issues]}
+                    for index, record, issues in invalid
+                ],
+            }
+        )
         return exc
 
     # ------------------------------------------------------------------ argument shapes
