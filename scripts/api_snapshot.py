@@ -34,8 +34,9 @@ PACKAGE = "dataknobs_data"
 COMMON_PACKAGE = "dataknobs_common"
 # Out of scope (issue 9): vector search, embeddings, data sources, user management, test helpers.
 SKIPPED_PARTS = ("vector", "sources", "user", "testing", "embedding")
-# Vector search, embeddings and similarity are out of scope wherever they appear.
-OUT_OF_SCOPE_NAME = re.compile(r"vector|embed|similar", re.IGNORECASE)
+# Vector search (embeddings, similarity, hybrid text+vector, reranking) is out of scope
+# wherever it appears.
+OUT_OF_SCOPE_NAME = re.compile(r"vector|embed|similar|hybrid|near_text|rerank", re.IGNORECASE)
 LITERALS = (bool, int, float, str, type(None))
 # Members that every class has and that say nothing about this package's API.
 IGNORED_MEMBERS = frozenset({"args", "with_traceback", "add_note", "mro"})
@@ -113,8 +114,9 @@ def describe_signature(obj: Any, drop_first: bool) -> dict[str, Any] | None:
         params = params[1:]
     described = []
     for param in params:
-        if param.name.startswith("_"):
-            # A private parameter (``_tx``, ``_components``) is internal plumbing, not API.
+        if param.name.startswith("_") or OUT_OF_SCOPE_NAME.search(param.name):
+            # A private parameter (``_tx``, ``_components``) is internal plumbing, not API;
+            # vector parameters are out of scope like the rest of vector search.
             continue
         entry: dict[str, Any] = {
             "name": param.name,
