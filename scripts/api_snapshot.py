@@ -217,6 +217,9 @@ def describe_class(cls: type) -> dict[str, Any]:
             and not (isinstance(owner.__dict__[name], enum.Enum))
         ):
             continue
+        if owner is not None and skipped_origin(owner):
+            # Contributed by an out-of-scope part (a vector-search mixin).
+            continue
         member = describe_member(cls, name)
         if member is not None:
             members[name] = member

@@ -176,6 +176,9 @@ def _upsert(id_or_record: Any, record: Any = None) -> tuple[Any, Any]:
     return (id_or_record, record)
 
 
+# Keyword-only options of the wrapped verbs that carry no record: handed on untouched.
+_PASSED_THROUGH = ("expected_version",)
+
 # Each wrapped verb's parameters (keyword calls use the same names as the database methods).
 _SIGNATURES: dict[str, Callable[..., tuple[Any, ...]]] = {
     "create": lambda record: (record,),
@@ -215,10 +218,11 @@ def _wrap_sync(guard: SchemaGuard, verb: str, method: Callable[..., Any]) -> Cal
     def guarded(*args: Any, **kwargs: Any) -> Any:
         if _validating.get():
             return method(*args, **kwargs)
+        passed = {k: kwargs.pop(k) for k in _PASSED_THROUGH if k in kwargs}
         checked = guard._args(verb, args, kwargs)
         token = _validating.set(True)
         try:
-            return method(*checked)
+            return method(*checked, **passed)
         finally:
             _validating.reset(token)
 
@@ -230,10 +234,11 @@ def _wrap_async(guard: SchemaGuard, verb: str, method: Callable[..., Any]) -> Ca
     async def guarded(*args: Any, **kwargs: Any) -> Any:
         if _validating.get():
             return await method(*args, **kwargs)
+        passed = {k: kwargs.pop(k) for k in _PASSED_THROUGH if k in kwargs}
         checked = guard._args(verb, args, kwargs)
         token = _validating.set(True)
         try:
-            return await method(*checked)
+            return await method(*checked, **passed)
         finally:
             _validating.reset(token)
 
