@@ -13,7 +13,14 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from .. import _native
-from ..database import AnyQuery, AsyncDatabase, SyncDatabase, record_id_for_write, split_upsert
+from ..database import (
+    AnyQuery,
+    AsyncDatabase,
+    SyncDatabase,
+    enforce_content_version,
+    record_id_for_write,
+    split_upsert,
+)
 from ..exceptions import DatabaseError
 from ..query_logic import to_spec
 from ..records import Record
@@ -128,19 +135,43 @@ class NativeSyncDatabase(_NativeStoreHolder, SyncDatabase):
         """The record under ``id`` or None."""
         return record_or_none(self._call("read_batch", [id])[0])
 
-    def update(self, id: str, record: Record) -> bool:
-        """Replace the record under ``id``; False when missing."""
-        return bool(self._call("update_batch", [row_for_write(record, id)])[0])
+    def update(self, id: str, record: Record, *, expected_version: str | None = None) -> bool:
+        """Replace the record under ``id``; False when missing (conditional on
+        ``expected_version`` when given: ConcurrencyError if the token is stale)."""
+        row = row_for_write(record, id)
+        if expected_version is None:
+            return bool(self._call("update_batch", [row])[0])
+        with self._version_lock():
+            current = self.read(id)
+            if current is None:
+                return False
+            enforce_content_version(id, expected_version, current)
+            return bool(self._call("update_batch", [row])[0])
 
-    def upsert(self, id_or_record: str | Record, record: Record | None = None) -> str:
-        """Create or replace; return the id."""
+    def upsert(
+        self,
+        id_or_record: str | Record,
+        record: Record | None = None,
+        *,
+        expected_version: str | None = None,
+    ) -> str:
+        """Create or replace; return the id (with ``expected_version``: replace only)."""
+        if expected_version is not None:
+            return super().upsert(id_or_record, record, expected_version=expected_version)
         row = _upsert_row(id_or_record, record)
         self._call("upsert_batch", [row])
         return row[0]
 
-    def delete(self, id: str) -> bool:
-        """Remove the record under ``id``."""
-        return bool(self._call("delete_batch", [id])[0])
+    def delete(self, id: str, *, expected_version: str | None = None) -> bool:
+        """Remove the record under ``id`` (conditional on ``expected_version`` when given)."""
+        if expected_version is None:
+            return bool(self._call("delete_batch", [id])[0])
+        with self._version_lock():
+            current = self.read(id)
+            if current is None:
+                return False
+            enforce_content_version(id, expected_version, current)
+            return bool(self._call("delete_batch", [id])[0])
 
     def exists(self, id: str) -> bool:
         """Whether ``id`` is stored."""
@@ -224,19 +255,43 @@ class NativeAsyncDatabase(_NativeStoreHolder, AsyncDatabase):
         """The record under ``id`` or None."""
         return record_or_none((await self._call("read_batch", [id]))[0])
 
-    async def update(self, id: str, record: Record) -> bool:
-        """Replace the record under ``id``; False when missing."""
-        return bool((await self._call("update_batch", [row_for_write(record, id)]))[0])
+    async def update(self, id: str, record: Record, *, expected_version: str | None = None) -> bool:
+        """Replace the record under ``id``; False when missing (conditional on
+        ``expected_version`` when given: ConcurrencyError if the token is stale)."""
+        row = row_for_write(record, id)
+        if expected_version is None:
+            return bool((await self._call("update_batch", [row]))[0])
+        async with self._async_version_lock():
+            current = await self.read(id)
+            if current is None:
+                return False
+            enforce_content_version(id, expected_version, current)
+            return bool((await self._call("update_batch", [row]))[0])
 
-    async def upsert(self, id_or_record: str | Record, record: Record | None = None) -> str:
-        """Create or replace; return the id."""
+    async def upsert(
+        self,
+        id_or_record: str | Record,
+        record: Record | None = None,
+        *,
+        expected_version: str | None = None,
+    ) -> str:
+        """Create or replace; return the id (with ``expected_version``: replace only)."""
+        if expected_version is not None:
+            return await super().upsert(id_or_record, record, expected_version=expected_version)
         row = _upsert_row(id_or_record, record)
         await self._call("upsert_batch", [row])
         return row[0]
 
-    async def delete(self, id: str) -> bool:
-        """Remove the record under ``id``."""
-        return bool((await self._call("delete_batch", [id]))[0])
+    async def delete(self, id: str, *, expected_version: str | None = None) -> bool:
+        """Remove the record under ``id`` (conditional on ``expected_version`` when given)."""
+        if expected_version is None:
+            return bool((await self._call("delete_batch", [id]))[0])
+        async with self._async_version_lock():
+            current = await self.read(id)
+            if current is None:
+                return False
+            enforce_content_version(id, expected_version, current)
+            return bool((await self._call("delete_batch", [id]))[0])
 
     async def exists(self, id: str) -> bool:
         """Whether ``id`` is stored."""
