@@ -28,6 +28,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 from .exceptions import CapabilityNotSupportedError as CapabilityNotSupportedError
@@ -43,6 +44,7 @@ from .schema import DatabaseSchema, FieldSchema, is_declarative_schema
 from .streaming import ConflictPolicy, StreamConfig, StreamResult, aiterate
 
 if TYPE_CHECKING:
+    from .transactions import Batch, BufferedTransaction
     from .validation.guard import SchemaGuard
     from .validation.schema import Schema
 
@@ -347,7 +349,8 @@ class _Configured:
         self.schema.add_field(field_schema)
 
     def supports_transactions(self) -> bool:
-        """Whether a transaction commits atomically on this database (none does yet)."""
+        """Whether a transaction's commit is all or nothing here: a server transaction spans
+        its batches (SQLite, PostgreSQL, DuckDB). Elsewhere batches apply one by one."""
         return False
 
     def _version_lock(self) -> threading.RLock:
@@ -485,6 +488,49 @@ class AsyncDatabase(_Configured, ABC):
             if record.id is not None and await self.delete(record.id):
                 removed += 1
         return removed
+
+    async def begin_transaction(self, *, policy: str = "strict") -> BufferedTransaction:
+        """A transaction to stage writes on; the caller commits or rolls it back.
+
+        ``policy="strict"`` (the default) refuses a backend whose commit is not atomic with
+        ``CapabilityNotSupportedError``; ``"emulate"`` accepts it (writes are still deferred).
+        """
+        from .exceptions import CapabilityNotSupportedError
+        from .transactions import VALID_TRANSACTION_POLICIES, BufferedTransaction
+
+        if policy not in VALID_TRANSACTION_POLICIES:
+            raise ConfigurationError(
+                "policy",
+                f"unknown transaction policy {policy!r}; use one of "
+                f"{', '.join(VALID_TRANSACTION_POLICIES)}",
+            )
+        if policy == "strict" and not self.supports_transactions():
+            raise CapabilityNotSupportedError("transactions", self)
+        return BufferedTransaction(self, policy=policy)
+
+    @asynccontextmanager
+    async def transaction(self, *, policy: str = "strict") -> AsyncIterator[BufferedTransaction]:
+        """``async with db.transaction() as tx:`` commits on a clean exit, discards on error."""
+        tx = await self.begin_transaction(policy=policy)
+        try:
+            yield tx
+        except BaseException:
+            await tx.rollback()
+            raise
+        await tx.commit()
+
+    async def _apply_batches(self, batches: Sequence[Batch]) -> int:
+        """A commit's batches in order, each through its batch verb; how many records they
+        wrote or removed. Backends with server transactions apply them in one instead."""
+        affected = 0
+        for kind, items in batches:
+            if kind == "create":
+                affected += len(await self.create_batch(items))
+            elif kind == "upsert":
+                affected += len(await self.upsert_batch(items))
+            else:
+                affected += sum(await self.delete_batch(items))
+        return affected
 
     async def create_batch(self, records: Sequence[Record]) -> list[str]:
         """Create all or nothing: any id collision raises before anything is written."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from .. import _native
 from ..database import (
@@ -25,6 +25,9 @@ from ..exceptions import DatabaseError
 from ..query_logic import to_spec
 from ..records import Record
 from ..streaming import StreamConfig
+
+if TYPE_CHECKING:
+    from ..transactions import Batch
 
 Row = tuple[str, dict[str, Any], dict[str, Any]]
 T = TypeVar("T")
@@ -102,6 +105,23 @@ class _NativeStoreHolder:
     def _open(self) -> None:
         self._closed = False
         self._ensure_store()
+
+    def supports_transactions(self) -> bool:
+        """Whether the store applies a transaction's batches in one server transaction."""
+        return bool(self._ensure_store().is_transactional())
+
+    def _native_batches(self, batches: Sequence[Batch]) -> list[tuple[str, list[Any]]]:
+        """A commit's batches as the store's ``apply`` takes them, records validated first
+        when the database has a schema (the commit bypasses the guarded verbs)."""
+        guard = getattr(self, "_schema_guard", None)
+        out: list[tuple[str, list[Any]]] = []
+        for kind, items in batches:
+            if kind == "delete":
+                out.append((kind, list(items)))
+            else:
+                records = guard.many(items) if guard is not None else items
+                out.append((kind, rows_for_write(records)))
+        return out
 
     def _shut(self) -> None:
         store, self._store = self._store, None
@@ -316,6 +336,11 @@ class NativeAsyncDatabase(_NativeStoreHolder, AsyncDatabase):
     async def create_batch(self, records: Sequence[Record]) -> list[str]:
         """All or nothing; a collision raises DuplicateRecordError naming the id."""
         return list(await self._call("create_batch", rows_for_write(records)))
+
+    async def _apply_batches(self, batches: Sequence[Batch]) -> int:
+        """A commit's batches in one native call: all or nothing where the store is
+        transactional (SQLite, PostgreSQL)."""
+        return int(await self._call("apply", self._native_batches(batches)))
 
     async def _create_missing(self, records: Sequence[Record]) -> list[bool]:
         return list(await self._call("create_missing", rows_for_write(records)))
