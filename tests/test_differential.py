@@ -1,12 +1,15 @@
 """Differential test: every backend's results equal the Python reference on random data.
 
 Random records and random queries (all 16 operators, AND/OR/NOT, multi-key sort, offset,
-limit) go to each backend; `search`, `count` and `stream_read` must equal filtering the same
-records with `ComplexQuery.matches` and shaping them in Python.
+limit, projection; nested and dotted field paths; text from all of Unicode and ISO-8601 strings
+of every form Python reads) go to each backend through the sync and the async API; `search`,
+`count` and `stream_read` must equal filtering the same records with `ComplexQuery.matches`
+and shaping them in Python.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
 import tempfile
@@ -29,7 +32,7 @@ from dataknobs_data import (
     SortSpec,
     StreamConfig,
 )
-from dataknobs_data.factory import database_factory
+from dataknobs_data.factory import async_database_factory, database_factory
 from dataknobs_data.query import apply_query
 
 from .conftest import BACKENDS
@@ -48,8 +51,27 @@ datetimes = st.builds(
 tenths = st.floats(-5, 5, allow_nan=False).map(lambda f: round(f, 1))
 decimals = st.decimals(-5, 5, places=1, allow_nan=False, allow_infinity=False)
 special_floats = st.sampled_from([math.inf, -math.inf, math.nan])
-short_text = st.text(alphabet="abAB_%.z", max_size=4)
-iso_text = datetimes.map(lambda d: d.isoformat().replace("+00:00", "Z"))
+short_text = st.one_of(
+    st.text(alphabet="abAB_%.z\n", max_size=4),
+    # Any character a store accepts: every one but NUL and lone surrogates (test_reliability).
+    st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=4),
+)
+iso_text = st.one_of(
+    datetimes.map(lambda d: d.isoformat().replace("+00:00", "Z")),
+    datetimes.map(lambda d: d.isoformat(sep=" ", timespec="minutes")),
+    # Forms Python 3.11 reads besides isoformat()'s (tests/test_iso_oracle.py has the rest).
+    st.sampled_from(
+        [
+            "2020-W01-3",
+            "2020W013T10",
+            "2021-01-01 10:00:00 +00:00",
+            "2020-06-01T10.5",
+            "2020-06-01T10:00+0530",
+            "2020-06-01Z",
+            "20200601T100000,5-02",
+        ]
+    ),
+)
 scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -67,9 +89,28 @@ field_values: dict[str, st.SearchStrategy[Any]] = {
     "d": st.booleans(),
     "e": st.one_of(datetimes, iso_text),
     "tags": st.lists(st.sampled_from(["x", "y", "z"]), max_size=3),
-    "n": st.fixed_dictionaries({"x": st.integers(-2, 2)}),
+    "n": st.fixed_dictionaries(
+        {"x": st.integers(-2, 2), "deep": st.fixed_dictionaries({"y": short_text})}
+    ),
+    "a.b": st.integers(-2, 2),
 }
-FIELDS = ["a", "b", "c", "d", "e", "tags", "n.x", "id", "missing", "metadata.m"]
+FIELDS = [
+    "a",
+    "b",
+    "c",
+    "d",
+    "e",
+    "tags",
+    "tags.0",
+    "tags.2",
+    "n.x",
+    "n.deep.y",
+    "n.nope",
+    "a.b",
+    "id",
+    "missing",
+    "metadata.m",
+]
 
 
 @st.composite
@@ -97,7 +138,28 @@ def filters(draw: st.DrawFn) -> Filter:
     elif op in (Operator.LIKE, Operator.NOT_LIKE):
         value = draw(st.text(alphabet="aAbB%_.z", max_size=4))
     elif op == Operator.REGEX:
-        value = draw(st.sampled_from(["^a", "b$", "a|B", "[ab]", ".", "A.*b", "^$", "z"]))
+        value = draw(
+            st.sampled_from(
+                [
+                    "^a",
+                    "b$",
+                    "a|B",
+                    "[ab]",
+                    ".",
+                    "A.*b",
+                    "^$",
+                    "z",
+                    "a$",
+                    "^a$",
+                    "b\\Z",
+                    "(?m)a$",
+                    "a\n",
+                    "[$]",
+                    "\\w+$",
+                    "^\\s",
+                ]
+            )
+        )
     elif op in (Operator.EXISTS, Operator.NOT_EXISTS):
         value = None
     elif op == Operator.STARTS_WITH:
@@ -131,11 +193,19 @@ def queries(draw: st.DrawFn) -> ComplexQuery:
         sort_specs=sorts,
         limit_value=draw(st.one_of(st.none(), st.integers(0, 6))),
         offset_value=draw(st.one_of(st.none(), st.integers(0, 4))),
+        fields=draw(
+            st.one_of(st.none(), st.lists(st.sampled_from(sorted(field_values)), max_size=3))
+        ),
     )
 
 
 def unshaped(query: ComplexQuery) -> ComplexQuery:
     return ComplexQuery(condition=query.condition)
+
+
+def shaped(records: list[Record]) -> list[tuple[str | None, list[str]]]:
+    """What a result is compared by: ids in order, and the fields each kept."""
+    return [(r.id, sorted(r.field_names())) for r in records]
 
 
 @pytest.mark.parametrize("backend_name", sorted(BACKENDS))
@@ -144,21 +214,44 @@ def unshaped(query: ComplexQuery) -> ComplexQuery:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(data=records(), query=queries())
+@given(data=records(), query=queries(), use_async=st.booleans())
 def test_backend_agrees_with_reference(
-    backend_name: str, data: list[Record], query: ComplexQuery
+    backend_name: str, data: list[Record], query: ComplexQuery, use_async: bool
 ) -> None:
-    expected = [r.id for r in apply_query(data, query)]
+    expected = shaped(apply_query(data, query))
     expected_count = len(apply_query(data, unshaped(query)))
     with tempfile.TemporaryDirectory() as tmp:
         name, config = BACKENDS[backend_name](Path(tmp))
+        if use_async:
+            asyncio.run(_agrees_async(name, config, data, query, expected, expected_count))
+            return
         db = database_factory.create(backend=name, **config)
         db.connect()
         try:
             db.create_batch(data)
-            assert [r.id for r in db.search(query)] == expected
+            assert shaped(db.search(query)) == expected
             assert db.count(query) == expected_count
             streamed = db.stream_read(query, StreamConfig(batch_size=3, prefetch=1))
-            assert [r.id for r in streamed] == expected
+            assert shaped(list(streamed)) == expected
         finally:
             db.close()
+
+
+async def _agrees_async(
+    name: str,
+    config: dict[str, Any],
+    data: list[Record],
+    query: ComplexQuery,
+    expected: list[tuple[str | None, list[str]]],
+    expected_count: int,
+) -> None:
+    db = async_database_factory.create(backend=name, **config)
+    await db.connect()
+    try:
+        await db.create_batch(data)
+        assert shaped(await db.search(query)) == expected
+        assert await db.count(query) == expected_count
+        streamed = db.stream_read(query, StreamConfig(batch_size=3, prefetch=1))
+        assert shaped([r async for r in streamed]) == expected
+    finally:
+        await db.close()

@@ -52,54 +52,22 @@ fn format_offset(off: i32) -> String {
     }
 }
 
-/// `date.fromisoformat`: `YYYY-MM-DD` or `YYYYMMDD`.
-pub fn parse_date(s: &str) -> Option<NaiveDate> {
-    let b = s.as_bytes();
-    let (date, rest) = parse_date_prefix(b)?;
-    if rest.is_empty() {
-        Some(date)
-    } else {
-        None
-    }
+// The parsers below follow CPython 3.11's C implementation of `date.fromisoformat` and
+// `datetime.fromisoformat` step by step, including its reads of the string's terminating NUL
+// (modelled by `at`, which reads 0 past the end; a field that ends at the end of the text is
+// followed by that NUL): the differential tests compare them with the
+// running interpreter on generated strings, and any "cleaner" grammar drifts from it.
+
+/// The byte at `i`, or 0 past the end (C's terminating NUL and beyond).
+fn at(b: &[u8], i: usize) -> u8 {
+    b.get(i).copied().unwrap_or(0)
 }
 
-/// `datetime.fromisoformat` for the common forms: a date (`YYYY-MM-DD` / `YYYYMMDD`, meaning
-/// midnight), optionally followed by any single separator character and a time
-/// `HH[:MM[:SS[.f+]]]` (or the basic `HHMM[SS]`), optionally followed by `Z` or an offset
-/// `±HH[:MM[:SS[.ffffff]]]`.
-pub fn parse_datetime(s: &str) -> Option<DateTimeValue> {
-    let b = s.as_bytes();
-    let (date, rest) = parse_date_prefix(b)?;
-    if rest.is_empty() {
-        return Some(DateTimeValue {
-            naive: date.and_time(NaiveTime::MIN),
-            offset_seconds: None,
-        });
-    }
-    // The separator is one (possibly multi-byte) character.
-    let rest_str = std::str::from_utf8(rest).ok()?;
-    let sep_len = rest_str.chars().next()?.len_utf8();
-    let rest = &rest[sep_len..];
-    let (time, rest) = parse_time(rest)?;
-    let offset_seconds = if rest.is_empty() {
-        None
-    } else if rest == b"Z" {
-        Some(0)
-    } else {
-        Some(parse_offset(rest)?)
-    };
-    Some(DateTimeValue {
-        naive: NaiveDateTime::new(date, time),
-        offset_seconds,
-    })
-}
-
-fn digits(b: &[u8], n: usize) -> Option<u32> {
-    if b.len() < n {
-        return None;
-    }
+/// `n` ASCII digits at `pos` as a number (C's `parse_digits`).
+fn digits_at(b: &[u8], pos: usize, n: usize) -> Option<u32> {
     let mut v = 0u32;
-    for &c in &b[..n] {
+    for i in 0..n {
+        let c = at(b, pos + i);
         if !c.is_ascii_digit() {
             return None;
         }
@@ -108,95 +76,233 @@ fn digits(b: &[u8], n: usize) -> Option<u32> {
     Some(v)
 }
 
-fn parse_date_prefix(b: &[u8]) -> Option<(NaiveDate, &[u8])> {
-    let year = digits(b, 4)?;
-    let (month, day, rest) = if b.get(4) == Some(&b'-') {
-        let month = digits(&b[5..], 2)?;
-        if b.get(7) != Some(&b'-') {
+/// `date.fromisoformat`: `YYYY-MM-DD`, `YYYYMMDD`, and the ISO week forms `YYYY-Www`,
+/// `YYYYWww`, `YYYY-Www-D`, `YYYYWwwD`.
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if !matches!(b.len(), 7 | 8 | 10) {
+        return None;
+    }
+    parse_date_part(b, b.len())
+}
+
+/// The date at the start of `b`, whose date part is `len` bytes long.
+fn parse_date_part(b: &[u8], len: usize) -> Option<NaiveDate> {
+    let year = digits_at(b, 0, 4)?;
+    let mut p = 4;
+    let dashes = at(b, p) == b'-';
+    if dashes {
+        p += 1;
+    }
+    if at(b, p) == b'W' {
+        p += 1;
+        let week = digits_at(b, p, 2)?;
+        p += 2;
+        let day = if p < len {
+            if dashes {
+                if at(b, p) != b'-' {
+                    return None;
+                }
+                p += 1;
+            }
+            digits_at(b, p, 1)?
+        } else {
+            1
+        };
+        let weekday = match day {
+            1 => chrono::Weekday::Mon,
+            2 => chrono::Weekday::Tue,
+            3 => chrono::Weekday::Wed,
+            4 => chrono::Weekday::Thu,
+            5 => chrono::Weekday::Fri,
+            6 => chrono::Weekday::Sat,
+            7 => chrono::Weekday::Sun,
+            _ => return None,
+        };
+        if year == 0 {
             return None;
         }
-        let day = digits(&b[8..], 2)?;
-        (month, day, &b[10..])
-    } else {
-        let month = digits(&b[4..], 2)?;
-        let day = digits(&b[6..], 2)?;
-        (month, day, &b[8..])
-    };
+        let date = NaiveDate::from_isoywd_opt(i32::try_from(year).ok()?, week, weekday)?;
+        return in_python_range(date);
+    }
+    let month = digits_at(b, p, 2)?;
+    p += 2;
+    if dashes {
+        if at(b, p) != b'-' {
+            return None;
+        }
+        p += 1;
+    }
+    let day = digits_at(b, p, 2)?;
     if year == 0 {
         return None;
     }
-    let date = NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?;
-    Some((date, rest))
+    NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)
 }
 
-/// `HH[:MM[:SS[.f+]]]` or `HH[MM[SS[.f+]]]`; returns the time and what follows it.
-fn parse_time(b: &[u8]) -> Option<(NaiveTime, &[u8])> {
-    let hour = digits(b, 2)?;
-    let mut rest = &b[2..];
-    let mut minute = 0;
-    let mut second = 0;
-    let mut micros = 0;
-    let extended = rest.first() == Some(&b':');
-    let next_component = |r: &[u8]| -> Option<usize> {
-        if extended {
-            if r.first() == Some(&b':') && digits(&r[1..], 2).is_some() {
-                Some(1)
-            } else {
-                None
+/// Python dates run from year 1 to 9999 (an ISO week date near the ends may leave them).
+fn in_python_range(d: NaiveDate) -> Option<NaiveDate> {
+    use chrono::Datelike;
+    (1..=9999).contains(&d.year()).then_some(d)
+}
+
+/// Where the date part of a datetime string ends (C's `_find_isoformat_datetime_separator`).
+fn date_part_len(b: &[u8]) -> Option<usize> {
+    let len = b.len();
+    if len == 7 {
+        return Some(7);
+    }
+    if at(b, 4) == b'-' {
+        if at(b, 5) != b'W' {
+            return Some(10);
+        }
+        if len > 8 && at(b, 8) == b'-' {
+            if len == 9 {
+                return None;
             }
-        } else if digits(r, 2).is_some() {
-            Some(0)
+            if len > 10 && at(b, 10).is_ascii_digit() {
+                return Some(8);
+            }
+            return Some(10);
+        }
+        return Some(8);
+    }
+    if at(b, 4) == b'W' {
+        let mut idx = 7;
+        while idx < len && at(b, idx).is_ascii_digit() {
+            idx += 1;
+        }
+        if idx < 9 {
+            return Some(idx);
+        }
+        return Some(if idx % 2 == 0 { 7 } else { 8 });
+    }
+    Some(8)
+}
+
+/// What the reference (`query._parse_datetime`) reads: a trailing `Z` as `+00:00`, then
+/// `datetime.fromisoformat`. An offset with a fraction of a second, which `DateTimeValue`
+/// cannot hold, is folded into the wall-clock time: the instant (all a comparison or sort
+/// uses of an aware datetime) is exact.
+pub fn parse_datetime(s: &str) -> Option<DateTimeValue> {
+    match s.strip_suffix('Z') {
+        Some(head) => from_isoformat(&format!("{head}+00:00")),
+        None => from_isoformat(s),
+    }
+}
+
+fn from_isoformat(s: &str) -> Option<DateTimeValue> {
+    if s.chars().count() < 7 {
+        return None;
+    }
+    let b = s.as_bytes();
+    let date_len = date_part_len(b)?;
+    let date = parse_date_part(b, date_len)?;
+    if b.len() <= date_len {
+        return Some(DateTimeValue {
+            naive: date.and_time(NaiveTime::MIN),
+            offset_seconds: None,
+        });
+    }
+    // The separator is any one character: CPython reads the UTF-8 bytes and skips a whole
+    // character there.
+    let sep_len = s
+        .get(date_len..)
+        .and_then(|rest| rest.chars().next())
+        .map_or(1, char::len_utf8);
+    let (time, offset) = parse_time_part(&b[date_len + sep_len..])?;
+    let naive = NaiveDateTime::new(date, time);
+    let offset_seconds = match offset {
+        None => None,
+        // CPython makes an offset of zero seconds UTC, whatever its fraction.
+        Some((0, _)) => Some(0),
+        Some((secs, micros)) => {
+            let naive =
+                naive.checked_sub_signed(chrono::TimeDelta::microseconds(i64::from(micros)))?;
+            return Some(DateTimeValue {
+                naive,
+                offset_seconds: Some(secs),
+            });
+        }
+    };
+    Some(DateTimeValue {
+        naive,
+        offset_seconds,
+    })
+}
+
+/// C's `parse_hh_mm_ss_ff` over `t[start..end]`: the fields, and whether a character other
+/// than the end was left (C's return value 1).
+fn hh_mm_ss_ff(t: &[u8], start: usize, end: usize) -> Option<([u32; 4], bool)> {
+    let mut vals = [0u32; 4];
+    let mut p = start;
+    let mut extended = true;
+    for (i, val) in vals.iter_mut().take(3).enumerate() {
+        *val = digits_at(t, p, 2)?;
+        p += 2;
+        let c = at(t, p);
+        p += 1;
+        if i == 0 {
+            extended = c == b':';
+        }
+        if p >= end {
+            return Some((vals, c != 0));
+        }
+        if extended && c == b':' {
+            continue;
+        }
+        if c == b'.' || c == b',' {
+            break;
+        }
+        if !extended {
+            p -= 1;
         } else {
-            None
+            return None;
         }
-    };
-    if let Some(skip) = next_component(rest) {
-        minute = digits(&rest[skip..], 2)?;
-        rest = &rest[skip + 2..];
-        if let Some(skip) = next_component(rest) {
-            second = digits(&rest[skip..], 2)?;
-            rest = &rest[skip + 2..];
-            if matches!(rest.first(), Some(b'.') | Some(b',')) {
-                let frac = &rest[1..];
-                let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
-                if n == 0 {
-                    return None;
-                }
-                // Python keeps the first six digits and drops the rest.
-                let mut m = 0u32;
-                for i in 0..6 {
-                    m = m * 10
-                        + frac
-                            .get(i)
-                            .filter(|_| i < n)
-                            .map_or(0, |c| u32::from(c - b'0'));
-                }
-                micros = m;
-                rest = &frac[n..];
-            }
-        }
-    } else if extended {
-        // "HH:" followed by something that is not two digits.
-        return None;
     }
-    let time = NaiveTime::from_hms_micro_opt(hour, minute, second, micros)?;
-    Some((time, rest))
+    // C reads a fraction here whether or not a '.' marked one.
+    let remains = end.saturating_sub(p);
+    let n = remains.min(6);
+    let mut micros = digits_at(t, p, n)?;
+    p += n;
+    if n > 0 {
+        micros *= 10u32.pow(u32::try_from(6 - n).ok()?);
+    }
+    while at(t, p).is_ascii_digit() {
+        p += 1;
+    }
+    vals[3] = micros;
+    Some((vals, at(t, p) != 0))
 }
 
-/// `±HH[:MM[:SS[.ffffff]]]` or `±HHMM[SS]`, strictly within a day. A fractional-second offset
-/// cannot be held by `DateTimeValue`, so it is refused unless the fraction is zero.
-fn parse_offset(b: &[u8]) -> Option<i32> {
-    let sign = match b.first()? {
-        b'+' => 1,
-        b'-' => -1,
-        _ => return None,
-    };
-    let (t, rest) = parse_time(&b[1..])?;
-    if !rest.is_empty() || t.nanosecond() != 0 {
+/// C's `parse_isoformat_time` over the time part (what follows the separator): the time,
+/// and the offset as (seconds, microseconds), both signed, when there is one.
+fn parse_time_part(t: &[u8]) -> Option<(NaiveTime, Option<(i32, i32)>)> {
+    let end = t.len();
+    let tz = (0..end)
+        .find(|&i| matches!(at(t, i), b'Z' | b'+' | b'-'))
+        .unwrap_or(end);
+    let ([h, m, s, us], rest) = hh_mm_ss_ff(t, 0, tz)?;
+    let time = NaiveTime::from_hms_micro_opt(h, m, s, us)?;
+    if tz == end {
+        return (!rest).then_some((time, None));
+    }
+    if at(t, tz) == b'Z' {
+        return (at(t, tz + 1) == 0).then_some((time, Some((0, 0))));
+    }
+    let sign = if at(t, tz) == b'-' { -1 } else { 1 };
+    let ([oh, om, os, ous], rest) = hh_mm_ss_ff(t, tz + 1, end)?;
+    if rest {
         return None;
     }
-    let secs = i32::try_from(t.num_seconds_from_midnight()).ok()?;
-    Some(sign * secs)
+    let secs = i64::from(oh) * 3600 + i64::from(om) * 60 + i64::from(os);
+    // timezone() takes offsets strictly within a day.
+    if secs * 1_000_000 + i64::from(ous) >= 86_400 * 1_000_000 {
+        return None;
+    }
+    let secs = i32::try_from(secs).ok()? * sign;
+    let micros = i32::try_from(ous).ok()? * sign;
+    Some((time, Some((secs, micros))))
 }
 
 impl DateTimeValue {

@@ -267,25 +267,64 @@ pub fn sort_key_cmp(a: Option<&Value>, b: Option<&Value>, descending: bool) -> O
 // ---------------------------------------------------------------------------------------------
 // Compiled conditions
 
-/// A Python `re` pattern in the dialect fancy_regex reads: `\Z` is `\z` there.
+/// A Python `re` pattern in the dialect fancy_regex reads. Where the two read the same text
+/// differently:
+/// - `$` (without MULTILINE) matches at the end and before a newline that ends the string in
+///   Python, only at the end in Rust: it becomes `(?=\n?\z)`;
+/// - `\Z` is Python's end of string, `\z` in Rust;
+/// - inside a class, `[` is a literal in Python and starts a nested class in Rust, and `&&`,
+///   `~~`, `--` are literals in Python and set operations in Rust: they are escaped.
 fn translate_python_regex(p: &str) -> Cow<'_, str> {
-    if !p.contains("\\Z") {
+    if !p.contains(['$', '[', '\\']) {
         return Cow::Borrowed(p);
     }
-    let mut out = String::with_capacity(p.len());
-    let mut chars = p.chars();
+    // Python takes global flags only at the start; MULTILINE gives `$` Rust's (?m) meaning.
+    let multiline = p
+        .strip_prefix("(?")
+        .and_then(|r| r.split_once(')'))
+        .is_some_and(|(flags, _)| {
+            flags.chars().all(|c| c.is_ascii_alphabetic()) && flags.contains('m')
+        });
+    let mut out = String::with_capacity(p.len() + 16);
+    let mut chars = p.chars().peekable();
+    let mut in_class = false;
     while let Some(c) = chars.next() {
-        if c == '\\' {
-            match chars.next() {
-                Some('Z') => out.push_str("\\z"),
+        match c {
+            '\\' => match chars.next() {
+                Some('Z') if !in_class => out.push_str("\\z"),
                 Some(n) => {
                     out.push('\\');
                     out.push(n);
                 }
                 None => out.push('\\'),
+            },
+            '[' if in_class => out.push_str("\\["),
+            '[' => {
+                in_class = true;
+                out.push('[');
+                if chars.peek() == Some(&'^') {
+                    chars.next();
+                    out.push('^');
+                }
+                // A `]` first in a class is a literal in Python.
+                if chars.peek() == Some(&']') {
+                    chars.next();
+                    out.push_str("\\]");
+                }
             }
-        } else {
-            out.push(c);
+            ']' if in_class => {
+                in_class = false;
+                out.push(']');
+            }
+            '&' | '~' | '-' if in_class && chars.peek() == Some(&c) => {
+                chars.next();
+                out.push('\\');
+                out.push(c);
+                out.push('\\');
+                out.push(c);
+            }
+            '$' if !in_class && !multiline => out.push_str("(?=\\n?\\z)"),
+            _ => out.push(c),
         }
     }
     Cow::Owned(out)
@@ -1109,6 +1148,19 @@ mod tests {
         assert!(ev(Some(s("abc123")), "regex", s("c1")));
         assert!(!ev(Some(s("abc")), "regex", s("^b")));
         assert!(ev(Some(s("abc")), "regex", s(r"c\Z")));
+        // Python's `$` also matches before a newline that ends the string; `\Z` does not.
+        assert!(ev(Some(s("abc\n")), "regex", s("c$")));
+        assert!(ev(Some(s("abc\n")), "regex", s("c$\n")));
+        assert!(!ev(Some(s("abc\n\n")), "regex", s("c$")));
+        assert!(!ev(Some(s("abc\n")), "regex", s(r"c\Z")));
+        assert!(ev(Some(s("a\nb")), "regex", s("(?m)a$")));
+        assert!(!ev(Some(s("a\nb")), "regex", s("a$")));
+        assert!(ev(Some(s("cost $5")), "regex", s(r"[$]5")));
+        // Class syntax Rust reads as nesting or set operations is literal in Python.
+        assert!(ev(Some(s("a[b")), "regex", s(r"a[[]b")));
+        assert!(ev(Some(s("x&")), "regex", s("x[a&&b]")));
+        assert!(ev(Some(s("]")), "regex", s("[]a]")));
+        assert!(ev(Some(s("b")), "regex", s("[^]a]")));
         assert!(ev(Some(s("abc")), "regex", s(r"(?P<x>b)")));
         assert!(ev(Some(s("aa")), "regex", s(r"(a)\1")));
         assert!(!ev(Some(s("ABC")), "regex", s("abc")));
