@@ -120,3 +120,49 @@ def test_every_producer_says_where_its_stream_ends(name: str, tmp_path: Path) ->
             assert got == [f"r{i:04d}" for i in range(2_500)]
     finally:
         database.close()
+
+
+@pytest.mark.parametrize(
+    ("data", "record_id", "what"),
+    [
+        ({"s": "a\x00b"}, "r", "NUL"),
+        ({"nested": {"k": ["ok", "a\x00"]}}, "r", "NUL"),
+        ({"a\x00b": 1}, "r", "NUL"),
+        ({"d": {"k\x00": 1}}, "r", "NUL"),
+        ({"s": "x"}, "id\x00", "NUL"),
+        ({"s": "\ud800"}, "r", "lone surrogate"),
+        ({"d": {"\udfff": 1}}, "r", "lone surrogate"),
+        ({"n": 2**64}, "r", "int"),
+        ({"n": [-(2**63) - 1]}, "r", "int"),
+    ],
+    ids=["nul", "nul-nested", "nul-field", "nul-key", "nul-id", "surrogate", "surrogate-key",
+         "big-int", "big-negative-int"],
+)
+def test_values_some_backend_cannot_store_are_refused_by_all(
+    db: SyncDatabase, data: dict[str, Any], record_id: str, what: str
+) -> None:
+    db.create(Record({"n": 0}, id="kept"))
+    for write in (
+        lambda: db.create(Record(data, id=record_id)),
+        lambda: db.create_batch([Record({"n": 1}, id="a"), Record(data, id=record_id)]),
+        lambda: db.upsert(Record(data, id=record_id)),
+        lambda: db.update("kept" if record_id == "r" else record_id, Record(data)),
+    ):
+        with pytest.raises(SerializationError, match=what):
+            write()
+    assert [r.to_dict() for r in db.search(Query())] == [{"n": 0, "_id": "kept"}]
+
+
+def test_what_a_filter_holds_is_never_refused(db: SyncDatabase) -> None:
+    # Filter values are not stored: a NUL or a 64-bit overflow there just matches nothing.
+    db.create(Record({"s": "ab", "n": 1}, id="r"))
+    assert db.search(Query().filter("s", "=", "a\x00b")) == []
+    assert db.count(Query().filter("s", "in", ["ab", "a\x00"])) == 1
+
+
+def test_negative_zero_keeps_its_value_everywhere(db: SyncDatabase) -> None:
+    # -0.0 == 0.0 in Python; PostgreSQL's JSONB keeps no sign of zero (README: differences).
+    db.create(Record({"z": -0.0}, id="r"))
+    got = db.read("r")
+    assert got is not None and got["z"] == 0.0 and isinstance(got["z"], float)
+    assert db.count(Query().filter("z", "=", 0)) == 1

@@ -113,14 +113,39 @@ fn unsupported(obj: &Bound<'_, PyAny>, path: &Path<'_>) -> PyErr {
     )
 }
 
-/// Options for [`value_from_py`]: filter values may be sets (`in` accepts any collection).
-#[derive(Clone, Copy)]
-pub struct Accept {
-    pub sets: bool,
+/// A str to store, as UTF-8. Two kinds of Python str have no stored form on every backend,
+/// so every backend refuses them before anything is written: a lone surrogate (not UTF-8 at
+/// all) and a NUL character (PostgreSQL's JSONB and text types refuse it; accepting it
+/// elsewhere would make a record storable on one backend and not copyable to another).
+fn stored_str<'a>(s: &'a Bound<'_, PyString>, at: impl Fn() -> String) -> PyResult<&'a str> {
+    let text = s.to_str().map_err(|_| {
+        serialization_error(
+            s.py(),
+            format!("cannot store a str with a lone surrogate at {}", at()),
+        )
+    })?;
+    if text.contains('\0') {
+        return Err(serialization_error(
+            s.py(),
+            format!(
+                "cannot store a str containing NUL (\\x00) at {}: PostgreSQL cannot hold it, \
+                 so no backend stores it",
+                at()
+            ),
+        ));
+    }
+    Ok(text)
 }
 
-pub const STORED: Accept = Accept { sets: false };
-pub const FILTER: Accept = Accept { sets: true };
+/// Options for [`value_from_py`]: a filter value may be a set (`in` accepts any collection)
+/// and any str, since it is never stored.
+#[derive(Clone, Copy)]
+pub struct Accept {
+    pub filter: bool,
+}
+
+pub const STORED: Accept = Accept { filter: false };
+pub const FILTER: Accept = Accept { filter: true };
 
 pub fn value_from_py(obj: &Bound<'_, PyAny>, path: &Path<'_>, accept: Accept) -> PyResult<Value> {
     let py = obj.py();
@@ -154,7 +179,12 @@ pub fn value_from_py(obj: &Bound<'_, PyAny>, path: &Path<'_>, accept: Accept) ->
         return Ok(Value::Float(f.value()));
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::Str(s.to_str()?.to_owned()));
+        if accept.filter {
+            return Ok(Value::Str(s.to_str()?.to_owned()));
+        }
+        return Ok(Value::Str(
+            stored_str(s, || format!("'{}'", path.render()))?.to_owned(),
+        ));
     }
     if let Ok(d) = obj.cast::<PyDict>() {
         return map_from_dict(d, path, accept).map(Value::Map);
@@ -186,7 +216,7 @@ pub fn value_from_py(obj: &Bound<'_, PyAny>, path: &Path<'_>, accept: Accept) ->
     if obj.is_instance(cls.decimal.bind(py))? {
         return Ok(Value::Decimal(obj.str()?.to_str()?.to_owned()));
     }
-    if accept.sets && (obj.is_instance_of::<PySet>() || obj.is_instance_of::<PyFrozenSet>()) {
+    if accept.filter && (obj.is_instance_of::<PySet>() || obj.is_instance_of::<PyFrozenSet>()) {
         let mut items = Vec::new();
         for (i, item) in obj.try_iter()?.enumerate() {
             items.push(value_from_py(&item?, &path.child(Seg::Index(i)), accept)?);
@@ -221,7 +251,7 @@ fn map_from_dict(d: &Bound<'_, PyDict>, path: &Path<'_>, accept: Accept) -> PyRe
 
 fn dict_key(k: &Bound<'_, PyAny>, path: &Path<'_>) -> PyResult<String> {
     match k.cast::<PyString>() {
-        Ok(s) => Ok(s.to_str()?.to_owned()),
+        Ok(s) => Ok(stored_str(s, || format!("a dict key in '{}'", path.render()))?.to_owned()),
         Err(_) => Err(serialization_error(
             k.py(),
             format!(
@@ -245,7 +275,7 @@ fn fields_from_dict(d: &Bound<'_, PyAny>, prefix: Option<&str>, what: &str) -> P
     let mut map = Map::with_capacity(dict.len());
     for (k, v) in dict.iter() {
         let key = match k.cast::<PyString>() {
-            Ok(s) => s.to_str()?.to_owned(),
+            Ok(s) => stored_str(s, || format!("a field name in {what}"))?.to_owned(),
             Err(_) => {
                 return Err(serialization_error(
                     py,
@@ -657,7 +687,7 @@ fn row_parts<'py>(
     }
     let id_obj = tuple.get_item(0)?;
     let id = match id_obj.cast::<PyString>() {
-        Ok(s) => s.to_str()?.to_owned(),
+        Ok(s) => stored_str(s, || "the record id".to_string())?.to_owned(),
         Err(_) => return Err(unsupported(&id_obj, &Path::root("id"))),
     };
     Ok((id, tuple.get_item(1)?, tuple.get_item(2)?))
@@ -713,7 +743,7 @@ fn push_py(out: &mut String, obj: &Bound<'_, PyAny>, path: &Path<'_>) -> PyResul
         return Ok(());
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        codec::push_json_str(out, s.to_str()?);
+        codec::push_json_str(out, stored_str(s, || format!("'{}'", path.render()))?);
         return Ok(());
     }
     if let Ok(d) = obj.cast::<PyDict>() {
@@ -792,7 +822,7 @@ fn push_dict(out: &mut String, d: &Bound<'_, PyDict>, path: &Path<'_>) -> PyResu
     out.push('{');
     for (i, (k, v)) in d.iter().enumerate() {
         let key = match k.cast::<PyString>() {
-            Ok(s) => s.to_str()?,
+            Ok(s) => stored_str(s, || format!("a dict key in '{}'", path.render()))?,
             Err(_) => {
                 return Err(serialization_error(
                     k.py(),
@@ -835,7 +865,7 @@ fn encode_fields(d: &Bound<'_, PyAny>, prefix: Option<&str>, what: &str) -> PyRe
     out.push('{');
     for (i, (k, v)) in dict.iter().enumerate() {
         let key = match k.cast::<PyString>() {
-            Ok(s) => s.to_str()?,
+            Ok(s) => stored_str(s, || format!("a field name in {what}"))?,
             Err(_) => {
                 return Err(serialization_error(
                     py,

@@ -264,6 +264,11 @@ impl Builder {
     }
 
     fn leaf(&mut self, field: &str, op: Op, x: &Value) -> Pred {
+        // PostgreSQL refuses NUL in a bound text; stored text never holds one (the bridge
+        // refuses it), so such a filter is left to the evaluator rather than sent.
+        if holds_nul(x) {
+            return Pred::unknown_where(TRUE);
+        }
         let Some(s) = Subject::of(field) else {
             return Pred::unknown_where(TRUE);
         };
@@ -475,6 +480,9 @@ impl Builder {
                 value: Value::Str(s),
             } = leaf
             {
+                if s.contains('\0') {
+                    continue;
+                }
                 let plain = field != "id" && !field.contains('.') && !field.starts_with('$');
                 if plain && !obj.contains_key(field) {
                     obj.insert(field.clone(), serde_json::Value::String(s.clone()));
@@ -486,6 +494,16 @@ impl Builder {
         }
         let text = serde_json::Value::Object(obj).to_string();
         Some(format!("data @> {}::jsonb", self.param(text)))
+    }
+}
+
+/// Whether a filter value is or holds a str with NUL.
+fn holds_nul(v: &Value) -> bool {
+    match v {
+        Value::Str(s) => s.contains('\0'),
+        Value::List(items) => items.iter().any(holds_nul),
+        Value::Map(m) => m.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
     }
 }
 
