@@ -485,3 +485,43 @@ async def test_cancelled_sorted_searches_give_their_connections_back(pg: Postgre
         await asyncio.sleep(0.01)
     assert database.pool_stats()["in_use"] == 0
     await database.close()
+
+
+def test_field_names_with_quotes_and_backslashes_under_either_string_setting(
+    pg: PostgresService,
+) -> None:
+    # Field paths are written into the SQL as literals; with standard_conforming_strings off a
+    # backslash in a plain '...' literal would end it early.
+    name = f"scs_off_{uuid.uuid4().hex[:8]}"
+    pg.psql(f"CREATE DATABASE {name}")
+    pg.psql(f"ALTER DATABASE {name} SET standard_conforming_strings = off")
+    try:
+        for database in (pg.database, name):
+            cfg = {**config(pg), "database": database}
+            db = SyncPostgresDatabase(cfg)
+            db.connect()
+            try:
+                odd = "a\\'b"  # a backslash then a quote
+                db.create_batch([Record({odd: i, "n": {odd: -i}}, id=f"r{i}") for i in range(5)])
+                assert db.count(Query().filter(odd, ">=", 3)) == 2
+                found = db.search(Query().filter(f"n.{odd}", "<", -2).sort_by(odd, "desc").limit(5))
+                assert [r.id for r in found] == ["r4", "r3"]
+                assert db.search(Query().filter(odd + "' OR '1'='1", "=", 1)) == []
+            finally:
+                db.close()
+    finally:
+        pg.psql(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def test_connection_string_keyword_values_may_be_quoted(pg: PostgresService) -> None:
+    cs = (
+        f"host={pg.host} port = {pg.port} user='{pg.user}' dbname = '{pg.database}' "
+        "application_name='with spaces' sslmode=prefer"
+    )
+    db = SyncPostgresDatabase({"connection_string": cs, "table": f"t_{uuid.uuid4().hex}"})
+    db.connect()
+    try:
+        db.create(Record({"n": 1}, id="x"))
+        assert db.count() == 1
+    finally:
+        db.close()

@@ -105,8 +105,15 @@ fn and2(a: Pred, b: Pred) -> Pred {
     Pred::join(vec![a, b], true)
 }
 
+/// A SQL string literal for `s` (field paths in expressions, the table name in catalog
+/// look-ups). An escape string (`E'...'`, backslash and quote escaped) reads the same whatever
+/// the session's `standard_conforming_strings`, where a plain `'...'` with doubled quotes lets
+/// a backslash in a field name end the literal when the setting is off. Values are bound as
+/// parameters; field paths are written into the statement because the ORDER BY terms and the
+/// index hint that use them have no parameter list of their own. A path holding NUL, which
+/// no literal can carry, never gets here (`path_expr`).
 pub(crate) fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 /// A path segment whose meaning is the same for Python's walk and for `#>`: not a tag or `$map`
@@ -135,7 +142,7 @@ fn path_expr(path: &str) -> Option<String> {
     if path == "id" {
         return Some("to_jsonb(id)".into());
     }
-    if path.starts_with('$') {
+    if path.starts_with('$') || path.contains('\0') {
         return None;
     }
     let full = quote_literal(path);

@@ -16,6 +16,8 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
+use percent_encoding::percent_decode_str;
+
 use super::config::config_err;
 use crate::error::Result;
 
@@ -242,54 +244,109 @@ pub(crate) fn take_tls_params(cs: &str) -> TlsParams {
         sslmode: None,
         sslrootcert: None,
     };
-    let mut take = |pair: &str| -> bool {
-        let Some((key, value)) = pair.split_once('=') else {
-            return false;
-        };
-        let value = percent_decode(value.trim_matches('\''));
-        match key.trim() {
+    let mut take = |key: &str, value: String| -> bool {
+        match key {
             "sslmode" => out.sslmode = Some(value),
             "sslrootcert" => out.sslrootcert = Some(value),
             _ => return false,
         }
         true
     };
-    let rest = if let Some((base, query)) = cs.split_once('?').filter(|_| cs.contains("://")) {
-        let kept: Vec<&str> = query.split('&').filter(|p| !take(p)).collect();
-        if kept.is_empty() {
-            base.to_string()
-        } else {
-            format!("{base}?{}", kept.join("&"))
+    out.rest = if cs.contains("://") {
+        // URL form: `&`-separated `key=value` pairs, percent-encoded (any `&` or `=` inside a
+        // key or value is encoded, so splitting on them is exact).
+        match cs.split_once('?') {
+            Some((base, query)) => {
+                let kept: Vec<&str> = query
+                    .split('&')
+                    .filter(|pair| {
+                        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                        let decode =
+                            |t: &str| percent_decode_str(t).decode_utf8_lossy().into_owned();
+                        !take(&decode(k), decode(v))
+                    })
+                    .collect();
+                if kept.is_empty() {
+                    base.to_string()
+                } else {
+                    format!("{base}?{}", kept.join("&"))
+                }
+            }
+            None => cs.to_string(),
         }
-    } else if cs.contains("://") {
-        cs.to_string()
     } else {
-        let kept: Vec<&str> = cs.split_whitespace().filter(|p| !take(p)).collect();
+        let mut kept = Vec::new();
+        for (key, value, raw) in conninfo_pairs(cs) {
+            if !take(&key, value) {
+                kept.push(raw);
+            }
+        }
         kept.join(" ")
     };
-    out.rest = rest;
     out
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
+/// The `keyword = value` pairs of a libpq key/value connection string, with each pair's own
+/// text. Written out because tokio-postgres' parser, the only other one at hand, refuses the
+/// libpq options it does not implement (`sslmode=verify-full`, `sslrootcert`) and does not
+/// expose its tokenizer. The grammar is libpq's: spaces around `=` are allowed; a value is a
+/// run of non-space characters or a single-quoted string, in either of which `\` escapes the
+/// next character. Text that is not a pair is kept as it is, for the driver to report.
+fn conninfo_pairs(cs: &str) -> Vec<(String, String, String)> {
+    let chars: Vec<char> = cs.chars().collect();
+    let mut out = Vec::new();
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Some(b) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(b);
-                i += 3;
-                continue;
+    let skip_ws = |i: &mut usize| {
+        while *i < chars.len() && chars[*i].is_whitespace() {
+            *i += 1;
+        }
+    };
+    loop {
+        skip_ws(&mut i);
+        if i >= chars.len() {
+            break;
+        }
+        let start = i;
+        let mut key = String::new();
+        while i < chars.len() && !chars[i].is_whitespace() && chars[i] != '=' {
+            key.push(chars[i]);
+            i += 1;
+        }
+        skip_ws(&mut i);
+        if i >= chars.len() || chars[i] != '=' {
+            out.push((
+                String::new(),
+                String::new(),
+                chars[start..i].iter().collect(),
+            ));
+            continue;
+        }
+        i += 1;
+        skip_ws(&mut i);
+        let mut value = String::new();
+        if i < chars.len() && chars[i] == '\'' {
+            i += 1;
+            while i < chars.len() && chars[i] != '\'' {
+                if chars[i] == '\\' && i + 1 < chars.len() {
+                    i += 1;
+                }
+                value.push(chars[i]);
+                i += 1;
+            }
+            i += 1; // the closing quote
+        } else {
+            while i < chars.len() && !chars[i].is_whitespace() {
+                if chars[i] == '\\' && i + 1 < chars.len() {
+                    i += 1;
+                }
+                value.push(chars[i]);
+                i += 1;
             }
         }
-        out.push(bytes[i]);
-        i += 1;
+        let raw: String = chars[start..i.min(chars.len())].iter().collect();
+        out.push((key, value, raw));
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 #[cfg(test)]
@@ -309,6 +366,25 @@ mod tests {
         assert_eq!(p.sslmode.as_deref(), Some("require"));
         let p = take_tls_params("postgresql://u@h/db");
         assert_eq!((p.rest.as_str(), p.sslmode), ("postgresql://u@h/db", None));
+        // Quoted values with spaces and escapes stay whole; keyword values are not
+        // percent-decoded (a % there is a %).
+        let p = take_tls_params(
+            r"host = h password='a b\'c' sslrootcert = '/tmp/my certs/ca%41.pem' sslmode=verify-ca",
+        );
+        assert_eq!(p.rest, r"host = h password='a b\'c'");
+        assert_eq!(p.sslrootcert.as_deref(), Some("/tmp/my certs/ca%41.pem"));
+        assert_eq!(p.sslmode.as_deref(), Some("verify-ca"));
+        let p = take_tls_params(r"dbname=a\ b sslmode=require");
+        assert_eq!(
+            (p.rest.as_str(), p.sslmode.as_deref()),
+            (r"dbname=a\ b", Some("require"))
+        );
+        // URL values are percent-decoded, keys too.
+        let p = take_tls_params("postgres://h/d?ssl%6Dode=verify-full&x=%26");
+        assert_eq!(
+            (p.rest.as_str(), p.sslmode.as_deref()),
+            ("postgres://h/d?x=%26", Some("verify-full"))
+        );
     }
 
     #[test]
