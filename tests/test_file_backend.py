@@ -211,3 +211,49 @@ def test_creates_append_to_an_unread_jsonl_and_reads_see_them(tmp_path: Path) ->
     db.close()
     again = open_file_db(path)
     assert [r.id for r in again.search(Query().filter("n", "<", 0))] == ["new", "newer"]
+
+
+@pytest.mark.parametrize("name", ["db.jsonl", "db.csv", "db.json", "db.parquet"])
+def test_a_full_disk_leaves_the_previous_file_intact(tmp_path: Path, name: str) -> None:
+    # RLIMIT_FSIZE makes writes past a size fail with EFBIG, as a full disk fails them with
+    # ENOSPC: a rewrite that cannot finish must not replace the file it was rewriting.
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / name
+    db = database_factory.create(backend="file", path=str(path))
+    db.connect()
+    db.create_batch([Record({"n": i}, id=f"r{i}") for i in range(50)])
+    db.close()
+    before = path.read_bytes()
+    child = textwrap.dedent(
+        f"""
+        import resource, signal, sys
+        from dataknobs_data import Record
+        from dataknobs_data.exceptions import DataknobsDataError
+        from dataknobs_data.factory import database_factory
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, ({len(before) + 512}, {len(before) + 512}))
+        db = database_factory.create(backend="file", path={str(path)!r})
+        db.connect()
+        try:
+            db.upsert_batch([Record({{"n": i, "pad": "x" * 500}}, id=f"r{{i}}") for i in range(50)])
+            db.close()
+        except (DataknobsDataError, OSError) as exc:
+            print(type(exc).__name__, exc)
+            sys.exit(3)
+        sys.exit(0)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", child], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 3, (done.returncode, done.stdout, done.stderr)
+    assert "Error" in done.stdout
+    assert path.read_bytes() == before, "the previous file is intact"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name], "no temp file left behind"
+    again = database_factory.create(backend="file", path=str(path))
+    again.connect()
+    assert again.count() == 50
+    again.close()

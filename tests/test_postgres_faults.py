@@ -218,3 +218,61 @@ def test_cancelled_task_cancels_the_server_query(pg: PostgresService) -> None:
         await database.close()
 
     asyncio.run(main())
+
+
+def test_connection_killed_mid_stream_raises_instead_of_ending(
+    pg: PostgresService, db: SyncPostgresDatabase
+) -> None:
+    from dataknobs_data import StreamConfig
+
+    table = db.config["table"]
+    db.create_batch([Record({"n": i, "pad": "x" * 100}, id=f"r{i:05d}") for i in range(20_000)])
+    seen = 0
+    with pytest.raises((DatabaseConnectionError, DatabaseOperationError)):
+        for _ in db.stream_read(config=StreamConfig(batch_size=100, prefetch=1)):
+            seen += 1
+            if seen == 150:
+                killed = pg.psql(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    f"WHERE query LIKE '%\"{table}\"%' AND pid <> pg_backend_pid()"
+                )
+                assert killed != "0", "no server process was streaming"
+    assert 150 <= seen < 20_000, "the stream neither stopped quietly nor ran to the end"
+    assert db.count() == 20_000, "the same database goes on working"
+
+
+def test_two_hundred_tasks_mixing_every_verb_on_a_pool_of_five(pg: PostgresService) -> None:
+    database = AsyncPostgresDatabase(config(pg, min_pool_size=1, max_pool_size=5))
+
+    async def task(k: int) -> None:
+        mine = f"k{k}"
+        await database.create(Record({"k": k, "v": 0}, id=mine))
+        assert (await database.read(mine)) is not None
+        assert await database.update(mine, Record({"k": k, "v": 1}))
+        await database.upsert(Record({"k": k, "v": 2}, id=mine))
+        await database.create_batch([Record({"k": k, "v": j}, id=f"{mine}-{j}") for j in range(3)])
+        got = await database.read_batch([f"{mine}-{j}" for j in range(3)])
+        assert [r["v"] for r in got if r is not None] == [0, 1, 2]
+        assert await database.update_batch([(f"{mine}-0", Record({"k": k, "v": 9}))]) == [True]
+        assert await database.delete_batch([f"{mine}-1", f"{mine}-missing"]) == [True, False]
+        assert await database.count(Query().filter("k", "=", k)) == 3
+        found = await database.search(Query().filter("k", "=", k).sort_by("v"))
+        assert [r.id for r in found] == [mine, f"{mine}-2", f"{mine}-0"]
+        streamed = [r.id async for r in database.stream_read(Query().filter("k", "=", k))]
+        assert sorted(streamed) == sorted([mine, f"{mine}-0", f"{mine}-2"])
+        assert await database.exists(mine)
+        if k % 2:
+            assert await database.delete(mine)
+
+    async def main() -> None:
+        await database.connect()
+        try:
+            await asyncio.wait_for(asyncio.gather(*(task(k) for k in range(200))), 180)
+            assert database.pool_stats()["size"] <= 5
+            # What is stored is exactly what the tasks did.
+            assert await database.count() == 200 * 3 - 100
+            assert await database.count(Query().filter("v", "=", 2)) == 200 + 100
+        finally:
+            await database.close()
+
+    asyncio.run(main())
