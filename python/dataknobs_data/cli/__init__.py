@@ -65,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
+    # Kept so a command can tell the user how to run it again (copy --resume).
+    args.argv = args_list
 
     try:
         from dataknobs_data.exceptions import (

@@ -22,7 +22,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     context = ValidationContext()
     checked = invalid = 0
     out = _stdout()
-    db = open_database(args.url, must_exist=True)
+    db = open_database(args.url, read_only=True)
     try:
         for record in db.stream_read(query, StreamConfig(batch_size=DEFAULT_BATCH_SIZE)):
             checked += 1
@@ -45,7 +45,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_count(args: argparse.Namespace) -> int:
     query = build_query(args.where) if args.where else None
-    db = open_database(args.url, must_exist=True)
+    db = open_database(args.url, read_only=True)
     try:
         n = db.count(query)
     finally:
@@ -57,7 +57,7 @@ def _cmd_count(args: argparse.Namespace) -> int:
 def _cmd_query(args: argparse.Namespace) -> int:
     fields = _parse_fields(args.fields) if args.fields else None
     query = build_query(args.where, args.sort, args.limit, args.offset, fields)
-    db = open_database(args.url, must_exist=True)
+    db = open_database(args.url, read_only=True)
     try:
         records = db.search(query)
     finally:

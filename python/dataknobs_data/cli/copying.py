@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ._common import DEFAULT_BATCH_SIZE, UsageError, _print_error, _stdout
+from ._common import DEFAULT_BATCH_SIZE, PROG, UsageError, _print_error, _stdout
 from .databases import open_database
 from .where import build_query
 
@@ -219,6 +220,20 @@ def _validated(transform: TransformLike | None, schema: Schema) -> TransformLike
     return check
 
 
+def _interrupted(args: argparse.Namespace, checkpoint: Path | None) -> str:
+    """What to tell the user when a copy is interrupted: where its progress is and the
+    command that continues it."""
+    if checkpoint is None or not checkpoint.exists():
+        return "copy interrupted; no checkpoint was kept, so a new copy starts from the beginning"
+    argv = [str(a) for a in getattr(args, "argv", None) or ["copy", args.source, args.target]]
+    if "--resume" not in argv:
+        argv.append("--resume")
+    return (
+        f"copy interrupted; progress is saved in {checkpoint}. "
+        f"To continue: {shlex.join([PROG, *argv])}"
+    )
+
+
 def _cmd_copy(args: argparse.Namespace) -> int:
     query = build_query(args.where) if args.where else None
     transform = _load_transform(args.transform) if args.transform else None
@@ -238,7 +253,14 @@ def _cmd_copy(args: argparse.Namespace) -> int:
             checkpoint, own_checkpoint = None, False
     if args.resume and checkpoint is None:
         raise UsageError("--resume needs a checkpoint: give --checkpoint FILE")
-    source = open_database(args.source, must_exist=True)
+    if args.resume and checkpoint is not None and not checkpoint.exists() and not args.restart:
+        # Starting over here would silently redo (or duplicate) work the user believes done.
+        raise UsageError(
+            f"--resume: no checkpoint at {checkpoint} for this copy (same SRC, DST and "
+            "--where); nothing to resume. Check the arguments, or add --restart to copy "
+            "from the beginning"
+        )
+    source = open_database(args.source, read_only=True)
     try:
         target = open_database(args.target)
         try:
@@ -254,6 +276,9 @@ def _cmd_copy(args: argparse.Namespace) -> int:
                 checkpoint=checkpoint,
                 resume=args.resume,
             )
+        except KeyboardInterrupt:
+            _print_error(_interrupted(args, checkpoint))
+            return 130
         finally:
             target.close()
     finally:

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import functools
 import random
+import shlex
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -156,11 +157,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         db.close()
 
     for target_path in (jsonl_path, parquet_path):
-        check = open_database(_file_url(target_path), must_exist=True)
+        check = open_database(_file_url(target_path), read_only=True)
         try:
             timer.step(f"count() of {target_path.name}", check.count, _thousands)
         finally:
             check.close()
     total = time.perf_counter() - timer.started
     print(f"Done in {total:.2f}s: {path}, {jsonl_path}, {parquet_path}", file=out)
+    # The table is "people", not the default "records": without these a first
+    # `count sqlite:///...` would name a table the demo never wrote.
+    print("Query what it wrote:", file=out)
+    for url in (sqlite_url, _file_url(jsonl_path), _file_url(parquet_path)):
+        print(f"  {PROG} count {shlex.quote(url)}", file=out)
+    print(f"  {PROG} query {shlex.quote(sqlite_url)} --where 'age>=30' --limit 5", file=out)
     return 0

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ._common import DEFAULT_BATCH_SIZE, DEFAULT_DEMO_N, DEFAULT_DEMO_PATH, PROG, _ArgumentParser
 from .commands import _cmd_count, _cmd_query, _cmd_validate
 from .copying import _cmd_copy
 from .demo import _cmd_demo
+from .where import WHERE_RULES
 
 
 def _non_negative_int(text: str) -> int:
@@ -43,14 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``dataknobs-data`` (errors raise :class:`UsageError`)."""
     url_help = (
         "backend URL: memory://, file:///path.jsonl|.json|.csv|.tsv|.parquet[.gz], "
-        "sqlite:///path.db?table=T, postgresql://user:pw@host:port/db?table=T, "
+        "sqlite:///path.db?table=T, postgresql://user:pw@host:port/db?table=T"
+        "[&sslmode=verify-full&sslrootcert=CA.pem], "
         "s3://bucket/prefix, elasticsearch://host:port/index"
     )
     where_help = (
         "filter, repeatable (ANDed): 'age>=30', 'name=alice', 'city!=Paris', 'name~a%%', "
-        "'tags in a,b', 'field exists', 'age between 20,30', 'name starts_with al', "
-        "'name regex ^a'"
+        "'city in Paris,Rome', 'field exists', 'age between 20,30', 'name starts_with al', "
+        "'name regex ^a' (value rules below)"
     )
+    # The where-language rules keep their line breaks below each command's options.
+    where_epilog: dict[str, Any] = {
+        "epilog": "--where values:\n" + WHERE_RULES,
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
     parser = _ArgumentParser(
         prog=PROG,
         description="Copy, validate, count and query dataknobs-data backends by URL.",
@@ -63,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    copy = commands.add_parser("copy", help="stream every record from SRC to DST")
+    copy = commands.add_parser("copy", help="stream every record from SRC to DST", **where_epilog)
     copy.add_argument("source", metavar="SRC", help=url_help)
     copy.add_argument("target", metavar="DST", help="target backend URL")
     copy.add_argument(
@@ -103,7 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="continue an interrupted copy from its checkpoint (same SRC, DST, --where, "
-        "--partitions); the source must be unchanged",
+        "--partitions); the source must be unchanged. Without a checkpoint it stops, "
+        "unless --restart is given",
+    )
+    copy.add_argument(
+        "--restart",
+        action="store_true",
+        help="with --resume: copy from the beginning when there is no checkpoint to resume",
     )
     copy.add_argument(
         "--schema",
@@ -115,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     copy.set_defaults(func=_cmd_copy)
 
     validate = commands.add_parser(
-        "validate", help="check every record against a schema; exit 1 if any is invalid"
+        "validate",
+        help="check every record against a schema; exit 1 if any is invalid",
+        **where_epilog,
     )
     validate.add_argument("url", metavar="URL", help=url_help)
     validate.add_argument(
@@ -131,12 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.set_defaults(func=_cmd_validate)
 
-    count = commands.add_parser("count", help="print the number of matching records")
+    count = commands.add_parser(
+        "count", help="print the number of matching records", **where_epilog
+    )
     count.add_argument("url", metavar="URL", help=url_help)
     count.add_argument("--where", action="append", default=[], metavar="EXPR", help=where_help)
     count.set_defaults(func=_cmd_count)
 
-    query = commands.add_parser("query", help="print matching records")
+    query = commands.add_parser("query", help="print matching records", **where_epilog)
     query.add_argument("url", metavar="URL", help=url_help)
     query.add_argument("--where", action="append", default=[], metavar="EXPR", help=where_help)
     query.add_argument(

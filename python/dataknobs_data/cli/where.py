@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
+    from dataknobs_data.exceptions import QueryError
     from dataknobs_data.query import Operator, Query
 
 
@@ -32,6 +34,7 @@ _SYMBOL_OPS: dict[str, str] = {
     "=": "=",
     "==": "=",
     "!=": "!=",
+    "<>": "!=",
     ">": ">",
     ">=": ">=",
     "<": "<",
@@ -43,6 +46,8 @@ _NO_VALUE_OPS = frozenset({"exists", "not_exists"})
 _STRING_OPS = frozenset({"like", "not_like", "regex", "starts_with"})
 _LIST_OPS = frozenset({"in", "not_in"})
 _RANGE_OPS = frozenset({"between", "not_between"})
+_ORDER_OPS = frozenset({">", ">=", "<", "<="})
+_OP_CHARS = "=<>!~"
 
 # A field name in the word form cannot hold an operator character, so "a=b in c" reads as
 # a = "b in c" rather than a field called "a=b".
@@ -53,10 +58,28 @@ _WORD_RE = re.compile(
     r"(?:\s+(?P<value>.*?))?\s*$",
     re.IGNORECASE | re.DOTALL,
 )
+# The operator is the whole run of operator characters, so "age>>30" and "age => 30" are
+# read as the operators ">>" and "=>" (and refused) instead of ">" with the value ">30".
 _SYMBOL_RE = re.compile(
-    r"^\s*(?P<field>[^=<>!~]*?)\s*(?P<op>>=|<=|!=|==|!~|=|>|<|~)\s*(?P<value>.*?)\s*$",
+    r"^\s*(?P<field>[^=<>!~]*?)\s*(?P<op>[=<>!~]+)\s*(?P<value>.*?)\s*$",
     re.DOTALL,
 )
+
+WHERE_RULES = """\
+Values are JSON when they parse (30 is a number, true a boolean, "30" a string), else the
+raw text. The ordering operators (>, >=, <, <=, between) need a number or an ISO-8601
+date/time on the right (age>=30, joined<2024-06-01); to compare text, quote it
+(name>="m"): an unquoted word there is refused, since age>=abc would silently compare
+text. A value that starts with one of = < > ! ~ must be quoted too (name="=x").
+'in' tests whether the field's value is one of the listed values (city in Paris,Rome);
+a list-valued field matches only a listed value equal to the whole list.
+Patterns (like, ~, regex, starts_with) are always text."""
+
+
+def _error(message: str, expr: str) -> QueryError:
+    from dataknobs_data.exceptions import QueryError
+
+    return QueryError(f"--where {expr!r}: {message}")
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -78,13 +101,44 @@ def _parse_string(text: str) -> str:
     return value if isinstance(value, str) else text
 
 
-def _split_list(text: str) -> list[Any]:
+def _split_list(text: str) -> list[tuple[str, Any]]:
+    """(raw text, value) of each item of ``a,b,c`` or of a JSON list."""
     stripped = text.strip()
     if stripped.startswith("["):
         value = _parse_value(stripped)
         if isinstance(value, list):
+            return [(json.dumps(v), v) for v in value]
+    return [(part.strip(), _parse_value(part.strip())) for part in text.split(",")]
+
+
+def _is_iso_moment(text: str) -> bool:
+    try:
+        dt.datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            dt.date.fromisoformat(text)
+        except ValueError:
+            return False
+    return True
+
+
+def _orderable(raw: str, value: Any, op: str, expr: str) -> Any:
+    """``value`` when an ordering operator may compare with it, else a QueryError.
+
+    A number, an ISO date/time, or text the user quoted; anything else is almost always a
+    typo whose string comparison would match nonsense.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if raw.strip().startswith('"') or _is_iso_moment(value):
             return value
-    return [_parse_value(part.strip()) for part in text.split(",")]
+        raise _error(
+            f"'{op}' needs a number or an ISO date, got the word {value!r} "
+            f'(to compare text, quote it: "{value}")',
+            expr,
+        )
+    raise _error(f"'{op}' cannot compare with {json.dumps(value)}", expr)
 
 
 def parse_where(expr: str) -> tuple[str, Operator, Any]:
@@ -94,22 +148,21 @@ def parse_where(expr: str) -> tuple[str, Operator, Any]:
 
         age>=30   age>30   age<=30   age<30   name=alice   name==alice   city!=Paris
         name~a%            (LIKE: % any run, _ one char, case-insensitive)   name!~a%
-        tags in a,b        tags not_in a,b     (or a JSON list: tags in ["a,b", "c"])
-        age between 20,30  age not_between 20,30
+        city in Paris,Rome   city not_in Paris   (or a JSON list: city in ["a,b", "c"])
+        age between 20,30  age not_between 20,30   joined>=2024-01-01
         field exists       field not_exists
         name starts_with al                    name regex ^a
         name like a%       name not_like a%
 
-    Values are JSON when they parse (``30`` is an int, ``true`` a bool, ``"30"`` a str),
-    else the raw text; patterns (like, regex, starts_with) are always text.
+    The rules for values are :data:`WHERE_RULES`.
 
     Raises:
-        ValueError: one-line message naming the problem.
+        QueryError: (also a ValueError) with a one-line message naming the problem.
     """
     from dataknobs_data.query import Operator
 
     if not expr or not expr.strip():
-        raise ValueError("empty --where expression")
+        raise _error("empty expression", expr)
     match = _WORD_RE.match(expr)
     if match:
         op = _WORD_OPS[" ".join(match["op"].lower().replace("_", " ").split()).replace(" ", "_")]
@@ -117,42 +170,54 @@ def parse_where(expr: str) -> tuple[str, Operator, Any]:
     else:
         match = _SYMBOL_RE.match(expr)
         if not match:
-            raise ValueError(
-                f"cannot parse --where {expr!r}: expected FIELD OP VALUE "
-                "(e.g. 'age>=30', 'name=alice', 'tags in a,b', 'email exists')"
+            raise _error(
+                "cannot parse: expected FIELD OP VALUE "
+                "(e.g. 'age>=30', 'name=alice', 'city in Paris,Rome', 'email exists')",
+                expr,
             )
-        op = _SYMBOL_OPS[match["op"]]
+        symbol = match["op"]
+        if symbol not in _SYMBOL_OPS:
+            known = ", ".join(_SYMBOL_OPS)
+            raise _error(
+                f"unknown operator {symbol!r} (operators: {known}; quote a value that "
+                f"starts with one of {_OP_CHARS})",
+                expr,
+            )
+        op = _SYMBOL_OPS[symbol]
         raw = match["value"]
     field = match["field"].strip()
     if not field:
-        raise ValueError(f"missing field name in --where {expr!r}")
+        raise _error("missing field name", expr)
 
     value: Any
     if op in _NO_VALUE_OPS:
         if raw:
-            raise ValueError(f"'{op}' takes no value in --where {expr!r}")
+            raise _error(f"'{op}' takes no value", expr)
         value = None
     elif raw is None or raw == "":
-        raise ValueError(f'missing value in --where {expr!r} (use "" for an empty string)')
+        raise _error('missing value (use "" for an empty string)', expr)
     elif op in _STRING_OPS:
         value = _parse_string(raw)
         if op == "regex":
             try:
                 re.compile(value)
             except re.error as exc:
-                raise ValueError(f"invalid regex {value!r} in --where {expr!r}: {exc}") from None
+                raise _error(f"invalid regex {value!r}: {exc}", expr) from None
     elif op in _LIST_OPS:
-        value = _split_list(raw)
+        value = [v for _, v in _split_list(raw)]
     elif op in _RANGE_OPS:
-        value = _split_list(raw)
-        if len(value) != 2:
-            raise ValueError(f"'{op}' needs two values LO,HI in --where {expr!r}")
+        items = _split_list(raw)
+        if len(items) != 2:
+            raise _error(f"'{op}' needs two values LO,HI", expr)
+        value = [_orderable(text, v, op, expr) for text, v in items]
     else:
         value = _parse_value(raw)
         if value is None:
             # Every operator but exists/not_exists is False on None, so this matches nothing.
             hint = "exists" if op == "!=" else "not_exists"
-            raise ValueError(f"null never compares in --where {expr!r}: use '{field} {hint}'")
+            raise _error(f"null never compares: use '{field} {hint}'", expr)
+        if op in _ORDER_OPS:
+            value = _orderable(raw, value, op, expr)
     return field, Operator(op), value
 
 
