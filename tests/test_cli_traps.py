@@ -4,9 +4,14 @@ clear error, never a silent 0, and reading never writes."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shlex
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -142,9 +147,10 @@ def test_read_verbs_never_create_a_postgres_table(
     url = f"postgresql://{pg.user}@{pg.host}:{pg.port}/{pg.database}?table={table}"
     for argv in read_verbs(url, tmp_path):
         code, out, err = run(argv, capsys)
-        assert code != 0, (argv, out)
+        assert code == 2, (argv, out)
         line = one_error_line(err)
-        assert table in line and "does not exist" in line, line
+        assert f'table "{table}" does not exist' in line, line
+        assert "never create tables" in line and "auto_create_table" not in line, line
     assert pg.psql(f"SELECT to_regclass('public.{table}') IS NULL").strip() == "t"
 
 
@@ -354,7 +360,8 @@ def test_interrupted_copy_says_how_to_resume_and_leaves_no_tmp_files(
     line = one_error_line(err)
     checkpoint = default_checkpoint_path(src, dst)
     assert "interrupted" in line and str(checkpoint) in line, line
-    assert not list(tmp_path.rglob("*.tmp")), list(tmp_path.rglob("*"))
+    leftovers = [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
+    assert not leftovers, leftovers
     command = line.split("To continue: ", 1)[1]
     resume = shlex.split(command)
     assert resume[0] == "dataknobs-data" and resume[-1] == "--resume"
@@ -363,3 +370,61 @@ def test_interrupted_copy_says_how_to_resume_and_leaves_no_tmp_files(
     assert "resumed after" in out
     assert read_all(dst) == data
     assert not checkpoint.exists()
+
+
+def _committed(checkpoint: Path) -> int:
+    try:
+        return int(json.loads(checkpoint.read_text(encoding="utf-8"))["committed"][0])
+    except (OSError, ValueError, KeyError):
+        return 0  # not written yet
+
+
+def test_ctrl_c_during_a_real_copy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The whole path a user takes: Ctrl-C in a running copy, then the printed command."""
+    data = sample_data(500)
+    src = write_source(tmp_path / "big.jsonl", data)
+    dst = url_for(tmp_path / "out.db", scheme="sqlite")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    argv = [sys.executable, "-m", "dataknobs_data", "copy", src, dst, "--batch-size", "5"]
+    proc = subprocess.Popen(
+        [*argv, "--no-progress"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        checkpoints: list[Path] = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            checkpoints = list(tmp_path.glob(".dkdata-copy-*.json"))
+            if checkpoints and _committed(checkpoints[0]) > 0:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the copy ended before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, (out, err)
+    line = one_error_line(err)
+    assert "To continue: " in line, line
+    leftovers = [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
+    assert not leftovers, leftovers
+    resume = shlex.split(line.split("To continue: ", 1)[1])
+    assert resume[-1] == "--resume"
+    done = subprocess.run(
+        [sys.executable, "-m", "dataknobs_data", *resume[1:]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "resumed after" in done.stdout
+    assert read_all(dst) == data

@@ -33,7 +33,7 @@ from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, u
 from .config_values import coerce_bool
 from .exceptions import ConfigurationError
 
-__all__ = ["FILE_FORMATS", "LIBPQ_PARAMS", "SCHEMES", "parse_url"]
+__all__ = ["FILE_FORMATS", "LIBPQ_PARAMS", "SCHEMES", "parse_url", "redact_url"]
 
 FILE_FORMATS: tuple[str, ...] = ("json", "jsonl", "csv", "tsv", "parquet")
 
@@ -185,7 +185,7 @@ def _local_path(parts: SplitResult, scheme: str) -> str:
     return full
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     """The URL with any password replaced, for error messages."""
     head, sep, rest = url.partition("://")
     if not sep:
@@ -380,14 +380,14 @@ def parse_url(url: str) -> tuple[str, dict[str, Any]]:
         if url.lower() in ("memory", "memory:"):
             return "memory", {}
         raise ValueError(
-            f"invalid backend URL {_redact(url)!r}: missing scheme (e.g. sqlite:///path/to/file.db)"
+            f"invalid backend URL {redact_url(url)!r}: missing scheme (e.g. sqlite:///path/to/file.db)"
         )
     scheme = url.split("://", 1)[0].lower()
     parser = SCHEMES.get(scheme)
     if parser is None:
         raise ValueError(
-            f"unknown URL scheme {scheme!r} in {_redact(url)!r} (supported: memory, file, sqlite, "
-            "postgresql, s3, elasticsearch, opensearch)"
+            f"unknown URL scheme {scheme!r} in {redact_url(url)!r} (supported: memory, file, "
+            "sqlite, postgresql, s3, elasticsearch, opensearch)"
         )
     # A sqlite://:memory: netloc is not a valid host:port; that is fine as long as
     # .port is only read by the schemes that have one.

@@ -12,7 +12,8 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from dataknobs_data.urls import parse_url
+from dataknobs_data.exceptions import DatabaseOperationError
+from dataknobs_data.urls import parse_url, redact_url
 
 from ._common import UsageError
 
@@ -85,6 +86,16 @@ def open_database(url: str, *, read_only: bool = False) -> SyncDatabase:
     db = DatabaseFactory().create(backend=backend, **config)
     try:
         db.connect()
+    except DatabaseOperationError as exc:
+        db.close()
+        if read_only and backend in _TABLE_BACKENDS and "does not exist" in exc.message:
+            # The store's words name its auto_create_table setting, which the user never set.
+            table = config.get("table", "records")
+            raise UsageError(
+                f'table "{table}" does not exist in {redact_url(url)}; read commands never '
+                "create tables (name an existing one with ?table=NAME)"
+            ) from None
+        raise
     except BaseException:
         db.close()
         raise
