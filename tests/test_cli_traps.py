@@ -242,8 +242,9 @@ def test_documented_in_example_does_what_it_says(capsys: pytest.CaptureFixture[s
         ("name: p\nfeilds:\n  age: {type: integer}\n", "feilds", "fields"),
         ("fields:\n  age: {type: integer, requird: true}\n", "requird", "required"),
         ("fields:\n  - {name: age, type: integer, constrains: [unique]}\n", "constrains", "type"),
+        ("fields:\n  age: {constraints: [{type: range, mn: 0}]}\n", "mn", "min"),
     ],
-    ids=["feilds", "requird", "constrains"],
+    ids=["feilds", "requird", "constrains", "range-mn"],
 )
 def test_schema_with_a_misspelt_key_is_refused(
     spec: str,
