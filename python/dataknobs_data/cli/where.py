@@ -68,9 +68,11 @@ _SYMBOL_RE = re.compile(
 WHERE_RULES = """\
 Values are JSON when they parse (30 is a number, true a boolean, "30" a string), else the
 raw text. The ordering operators (>, >=, <, <=, between) need a number or an ISO-8601
-date/time on the right (age>=30, joined<2024-06-01); to compare text, quote it
+date/time on the right (age>=30, joined<2024-06-01T00:00Z); to compare text, quote it
 (name>="m"): an unquoted word there is refused, since age>=abc would silently compare
-text. A value that starts with one of = < > ! ~ must be quoted too (name="=x").
+text. A date/time compares with stored ones only when both carry a UTC offset or neither
+does (the demo's are UTC: joined<2024-06-01 matches none of them). A value that starts
+with one of = < > ! ~ must be quoted too (name="=x").
 'in' tests whether the field's value is one of the listed values (city in Paris,Rome);
 a list-valued field matches only a listed value equal to the whole list.
 Patterns (like, ~, regex, starts_with) are always text."""
@@ -149,7 +151,7 @@ def parse_where(expr: str) -> tuple[str, Operator, Any]:
         age>=30   age>30   age<=30   age<30   name=alice   name==alice   city!=Paris
         name~a%            (LIKE: % any run, _ one char, case-insensitive)   name!~a%
         city in Paris,Rome   city not_in Paris   (or a JSON list: city in ["a,b", "c"])
-        age between 20,30  age not_between 20,30   joined>=2024-01-01
+        age between 20,30  age not_between 20,30   joined>=2024-01-01T00:00Z
         field exists       field not_exists
         name starts_with al                    name regex ^a
         name like a%       name not_like a%
