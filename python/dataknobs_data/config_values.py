@@ -48,11 +48,14 @@ def coerce_bool(key: str, value: Any) -> bool:
 
 
 def config_bool(config: Mapping[str, Any], key: str, default: bool) -> bool:
-    """The boolean setting ``key`` of ``config`` (``default`` when absent or None)."""
-    value = config.get(key)
-    if value is None:
+    """The boolean setting ``key`` of ``config``, ``default`` when the key is absent.
+
+    A key that is present must hold a boolean (see :func:`coerce_bool`): None is refused
+    rather than guessed, since ``bool(None)`` and the default disagree.
+    """
+    if key not in config:
         return default
-    return coerce_bool(key, value)
+    return coerce_bool(key, config[key])
 
 
 def reject_unknown_keys(spec: Mapping[str, Any], accepted: Iterable[str], where: str) -> None:
