@@ -147,7 +147,7 @@ def test_pool_config_key_has_no_password() -> None:
         ("schema_name", '"quoted"'),
         ("min_pool_size", 9),
         ("command_timeout", -1),
-        ("ssl", "on"),
+        ("ssl", "sometimes"),
         ("ssl", 1),
     ],
 )

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .config_values import config_bool
 from .exceptions import ConfigurationError
 
 
@@ -24,13 +25,6 @@ def _int(cfg: Mapping[str, Any], key: str, default: int | None) -> int | None:
         except (TypeError, ValueError) as exc:
             raise ConfigurationError(key, f"expected an integer, got {value!r}") from exc
     return int(value)
-
-
-def _bool(cfg: Mapping[str, Any], key: str, default: bool) -> bool:
-    value = cfg.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigurationError(key, f"expected True or False, got {value!r}")
-    return value
 
 
 @dataclass
@@ -69,7 +63,7 @@ class PostgresPoolConfig:
             max_size=5 if max_size is None else max_size,
             command_timeout=None if timeout is None else float(timeout),
             ssl=config.get("ssl"),
-            prepared_statements=_bool(config, "prepared_statements", True),
+            prepared_statements=config_bool(config, "prepared_statements", True),
         )
 
     def to_hash_key(self) -> tuple[Any, ...]:
@@ -161,7 +155,7 @@ class ElasticsearchPoolConfig:
             hosts=tuple(str(h) for h in hosts),
             api_key=config.get("api_key"),
             basic_auth=None if auth is None else (str(auth[0]), str(auth[1])),
-            verify_certs=bool(config.get("verify_certs", True)),
+            verify_certs=config_bool(config, "verify_certs", True),
             ca_certs=config.get("ca_certs"),
         )
 

@@ -10,9 +10,15 @@ Supported forms::
     file:///tmp/a.jsonl            file:///tmp/a.csv.gz          file:///tmp/a.dat?format=csv
     sqlite:///tmp/a.db?table=people                              sqlite://:memory:
     postgresql://user:pw@host:5432/db?table=t&schema=s           (also postgres://, pg://)
+    postgresql://u@db.example/app?sslmode=verify-full&sslrootcert=/etc/ca.pem
     s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1
     elasticsearch://host:9200/index                              (also es://, opensearch://;
                                                                   +https for TLS)
+
+A postgresql:// URL takes the backend's own parameters (``table``, ``schema``, pool sizes,
+``command_timeout``, ``auto_create_table``, ``prepared_statements``) and libpq's connection
+parameters (:data:`LIBPQ_PARAMS`: ``sslmode``, ``sslrootcert``, ``application_name``, ...;
+``ssl`` is another name for ``sslmode``), which reach the server as libpq would send them.
 
 A relative path is written after ``//`` (``file://data/a.jsonl``, ``sqlite://a.db``); an
 absolute one after ``///``.
@@ -22,9 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-__all__ = ["FILE_FORMATS", "SCHEMES", "parse_url"]
+from .config_values import coerce_bool
+from .exceptions import ConfigurationError
+
+__all__ = ["FILE_FORMATS", "LIBPQ_PARAMS", "SCHEMES", "parse_url", "redact_url"]
 
 FILE_FORMATS: tuple[str, ...] = ("json", "jsonl", "csv", "tsv", "parquet")
 
@@ -38,9 +47,6 @@ _EXTENSION_FORMATS: dict[str, str] = {
     "parquet": "parquet",
     "pq": "parquet",
 }
-
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def _to_int(key: str, raw: str) -> int:
@@ -62,12 +68,12 @@ def _to_number(key: str, raw: str) -> int | float:
 
 
 def _to_bool(key: str, raw: str) -> bool:
-    low = raw.strip().lower()
-    if low in _TRUE:
-        return True
-    if low in _FALSE:
-        return False
-    raise ValueError(f"invalid value for '{key}': {raw!r} is not a boolean (true/false)")
+    try:
+        return coerce_bool(key, raw)
+    except ConfigurationError:
+        raise ValueError(
+            f"invalid value for '{key}': {raw!r} is not a boolean (true/false, yes/no, 1/0)"
+        ) from None
 
 
 def _to_str(key: str, raw: str) -> str:
@@ -97,9 +103,30 @@ _POSTGRES_PARAMS: dict[str, tuple[str, _Converter]] = {
     "max_pool_size": ("max_pool_size", _to_int),
     "command_timeout": ("command_timeout", _to_number),
     "timeout": ("command_timeout", _to_number),
-    "ssl": ("ssl", _to_bool),
     "auto_create_table": ("auto_create_table", _to_bool),
+    "prepared_statements": ("prepared_statements", _to_bool),
 }
+#: libpq connection parameters the PostgreSQL backend honours; a postgresql:// URL passes
+#: them through in its connection string, as libpq would read them.
+LIBPQ_PARAMS: tuple[str, ...] = (
+    "sslmode",
+    "sslrootcert",
+    "sslnegotiation",
+    "application_name",
+    "options",
+    "connect_timeout",
+    "tcp_user_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "target_session_attrs",
+    "channel_binding",
+    "load_balance_hosts",
+    "hostaddr",
+)
+#: libpq's sslmode names.
+SSL_MODES: tuple[str, ...] = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _S3_PARAMS: dict[str, tuple[str, _Converter]] = {
     "endpoint": ("endpoint_url", _to_str),
     "endpoint_url": ("endpoint_url", _to_str),
@@ -118,17 +145,26 @@ _ES_PARAMS: dict[str, tuple[str, _Converter]] = {
 }
 
 
-def _query_params(
-    parts: SplitResult, allowed: dict[str, tuple[str, _Converter]], scheme: str
-) -> dict[str, Any]:
-    config: dict[str, Any] = {}
+def _query_pairs(parts: SplitResult, scheme: str) -> list[tuple[str, str]]:
     try:
-        pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+        return parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
     except ValueError:
         raise ValueError(f"malformed query string {parts.query!r} in {scheme}:// URL") from None
+
+
+def _query_params(
+    parts: SplitResult,
+    allowed: dict[str, tuple[str, _Converter]],
+    scheme: str,
+    pairs: list[tuple[str, str]] | None = None,
+    also: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    if pairs is None:
+        pairs = _query_pairs(parts, scheme)
     for name, raw in pairs:
         if name not in allowed:
-            accepted = ", ".join(sorted(allowed)) or "none"
+            accepted = ", ".join(sorted([*allowed, *also])) or "none"
             raise ValueError(
                 f"unknown parameter '{name}' in {scheme}:// URL (accepted: {accepted})"
             )
@@ -149,7 +185,7 @@ def _local_path(parts: SplitResult, scheme: str) -> str:
     return full
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     """The URL with any password replaced, for error messages."""
     head, sep, rest = url.partition("://")
     if not sep:
@@ -246,7 +282,25 @@ def _parse_postgres(parts: SplitResult, scheme: str) -> tuple[str, dict[str, Any
         config["password"] = unquote(parts.password)
     if "host" not in config:
         raise ValueError(f"missing host in {scheme}:// URL (e.g. {scheme}://user@localhost/db)")
-    config.update(_query_params(parts, _POSTGRES_PARAMS, scheme))
+    ours: list[tuple[str, str]] = []
+    libpq: list[tuple[str, str]] = []
+    for name, raw in _query_pairs(parts, scheme):
+        if name in ("ssl", "sslmode"):
+            if raw.strip().lower() not in SSL_MODES:
+                raise ValueError(
+                    f"invalid value for '{name}': {raw!r} is not an sslmode "
+                    f"(accepted: {', '.join(SSL_MODES)})"
+                )
+            # ssl is asyncpg's DSN spelling of sslmode: a mode name, not a boolean.
+            name, raw = "sslmode", raw.strip().lower()
+        (libpq if name in LIBPQ_PARAMS else ours).append((name, raw))
+    config.update(_query_params(parts, _POSTGRES_PARAMS, scheme, ours, LIBPQ_PARAMS))
+    if libpq:
+        # The store reads libpq's parameters from a connection string; the URL is one once
+        # the parameters that are the backend's own are taken out.
+        config["connection_string"] = urlunsplit(
+            ("postgresql", parts.netloc, parts.path, urlencode(libpq), "")
+        )
     return "postgres", config
 
 
@@ -326,14 +380,14 @@ def parse_url(url: str) -> tuple[str, dict[str, Any]]:
         if url.lower() in ("memory", "memory:"):
             return "memory", {}
         raise ValueError(
-            f"invalid backend URL {_redact(url)!r}: missing scheme (e.g. sqlite:///path/to/file.db)"
+            f"invalid backend URL {redact_url(url)!r}: missing scheme (e.g. sqlite:///path/to/file.db)"
         )
     scheme = url.split("://", 1)[0].lower()
     parser = SCHEMES.get(scheme)
     if parser is None:
         raise ValueError(
-            f"unknown URL scheme {scheme!r} in {_redact(url)!r} (supported: memory, file, sqlite, "
-            "postgresql, s3, elasticsearch, opensearch)"
+            f"unknown URL scheme {scheme!r} in {redact_url(url)!r} (supported: memory, file, "
+            "sqlite, postgresql, s3, elasticsearch, opensearch)"
         )
     # A sqlite://:memory: netloc is not a valid host:port; that is fine as long as
     # .port is only read by the schemes that have one.

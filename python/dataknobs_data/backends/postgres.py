@@ -25,16 +25,15 @@ import asyncio
 from typing import Any, ClassVar
 
 from .. import _native
+from ..config_values import FALSE_WORDS, TRUE_WORDS, config_bool
 from ..database import AnyQuery
 from ..exceptions import ConfigurationError
 from ..pooling import PostgresPoolConfig
 from ..query_logic import to_spec
 from ..records import Record
+from ..urls import SSL_MODES
 from .config import PostgresDatabaseConfig
 from .native import NativeAsyncDatabase, NativeSyncDatabase, Row, records_from_rows
-
-#: libpq's sslmode names, which ``ssl`` takes (as asyncpg does) besides True and False.
-SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
 def _ssl_mode(value: Any) -> str | None:
@@ -44,8 +43,15 @@ def _ssl_mode(value: Any) -> str | None:
         return None
     if value is True or value is False:
         return "require" if value else "disable"
-    if isinstance(value, str) and value.lower() in SSL_MODES:
-        return value.lower()
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in SSL_MODES:
+            return word
+        # "true"/"false" from a config file mean what True/False mean.
+        if word in TRUE_WORDS:
+            return "require"
+        if word in FALSE_WORDS:
+            return "disable"
     raise ConfigurationError(
         "ssl",
         f"expected True, False or an sslmode name ({', '.join(SSL_MODES)}), got {value!r}; "
@@ -94,7 +100,7 @@ class _PostgresStore:
             max_pool_size=pool.max_size,
             command_timeout=None if timeout is None else float(timeout),
             ssl=_ssl_mode(cfg.get("ssl")),
-            auto_create_table=bool(cfg.get("auto_create_table", True)),
+            auto_create_table=config_bool(cfg, "auto_create_table", True),
             prepared_statements=pool.prepared_statements,
         )
 

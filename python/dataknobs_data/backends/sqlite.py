@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .. import _native
+from ..config_values import config_bool
 from .config import AsyncSQLiteDatabaseConfig, SyncSQLiteDatabaseConfig
 from .native import NativeAsyncDatabase, NativeSyncDatabase
 
@@ -29,7 +30,7 @@ class _SqliteStore:
             float(cfg.get("timeout", 5.0)),
             cfg.get("journal_mode"),
             cfg.get("synchronous"),
-            bool(cfg.get("auto_create_table", True)),
+            config_bool(cfg, "auto_create_table", True),
         )
 
 

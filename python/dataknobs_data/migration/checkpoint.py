@@ -129,8 +129,14 @@ class Checkpoint:
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(state, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            # Interrupted (Ctrl-C lands here often: the fsync is the slow part) or failed:
+            # the previous file is intact, and the half-written temp file must not stay.
+            tmp.unlink(missing_ok=True)
+            raise

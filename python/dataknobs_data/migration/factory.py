@@ -23,8 +23,9 @@ A spec is a dict (or a YAML/JSON file holding one)::
 Transforms are named, never evaluated code: ``"uppercase"``, ``"lowercase"``, ``"trim"``,
 ``{"multiply": k}``, ``{"divide": k}`` (in Python specs a callable works too). Values the
 transform does not apply to (a number for "trim", a str for "multiply") pass unchanged.
-An unknown operation, rule or transform raises ValueError naming the known ones, so a typo
-in a spec never silently does nothing.
+An unknown operation, rule or transform raises ValueError naming the known ones, and a key
+a spec, operation or rule does not take raises ConfigurationError (a ValueError) naming the
+valid keys, so a typo in a spec never silently does nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from dataknobs_data.config_values import config_bool, reject_unknown_keys
 from dataknobs_data.fields import FieldType
 
 from .migration import Migration
@@ -138,6 +140,24 @@ def _field_type(value: Any) -> FieldType | None:
         raise ValueError(f"unknown field_type {value!r}; expected one of {names}") from None
 
 
+#: The keys of a Migration spec, a Transformer spec, and each operation and rule type.
+MIGRATION_KEYS = ("type", "from_version", "to_version", "description", "operations")
+TRANSFORMER_KEYS = ("type", "description", "rules")
+OPERATION_KEYS: dict[str, tuple[str, ...]] = {
+    "add_field": ("type", "field_name", "default_value", "field_type"),
+    "remove_field": ("type", "field_name", "store_removed"),
+    "rename_field": ("type", "old_name", "new_name"),
+    "transform_field": ("type", "field_name", "transform", "reverse"),
+    "composite": ("type", "operations"),
+}
+RULE_KEYS: dict[str, tuple[str, ...]] = {
+    "map": ("type", "source", "target", "transform"),
+    "rename": ("type", "old_name", "new_name"),
+    "exclude": ("type", "fields"),
+    "add": ("type", "field_name", "value", "field_type"),
+}
+
+
 def _need(config: Mapping[str, Any], kind: str, *keys: str) -> list[Any]:
     missing = [k for k in keys if not config.get(k)]
     if missing:
@@ -152,7 +172,12 @@ class MigrationFactory:
     OPERATION_TYPES = ("add_field", "remove_field", "rename_field", "transform_field", "composite")
 
     def create(self, **config: Any) -> Migration:
-        """A new Migration (versions default to "0.0" -> "1.0")."""
+        """A new Migration (versions default to "0.0" -> "1.0").
+
+        Raises:
+            ConfigurationError: (a ValueError) for a key not in :data:`MIGRATION_KEYS`.
+        """
+        reject_unknown_keys(config, MIGRATION_KEYS, "migration spec")
         migration = Migration(
             str(config.get("from_version", "0.0")),
             str(config.get("to_version", "1.0")),
@@ -169,12 +194,14 @@ class MigrationFactory:
         if not isinstance(spec, Mapping):
             raise ValueError(f"an operation spec must be a mapping, got {spec!r}")
         kind = str(spec.get("type", "")).lower()
+        if kind in OPERATION_KEYS:
+            reject_unknown_keys(spec, OPERATION_KEYS[kind], f"{kind} operation")
         if kind == "add_field":
             (name,) = _need(spec, kind, "field_name")
             return AddField(name, spec.get("default_value"), _field_type(spec.get("field_type")))
         if kind == "remove_field":
             (name,) = _need(spec, kind, "field_name")
-            return RemoveField(name, bool(spec.get("store_removed", False)))
+            return RemoveField(name, config_bool(spec, "store_removed", False))
         if kind == "rename_field":
             old, new = _need(spec, kind, "old_name", "new_name")
             return RenameField(old, new)
@@ -199,7 +226,12 @@ class TransformerFactory:
     RULE_TYPES = ("map", "rename", "exclude", "add")
 
     def create(self, **config: Any) -> Transformer:
-        """A new Transformer."""
+        """A new Transformer.
+
+        Raises:
+            ConfigurationError: (a ValueError) for a key not in :data:`TRANSFORMER_KEYS`.
+        """
+        reject_unknown_keys(config, TRANSFORMER_KEYS, "transformer spec")
         transformer = Transformer()
         for spec in config.get("rules") or ():
             self.add_rule(transformer, spec)
@@ -210,6 +242,8 @@ class TransformerFactory:
         if not isinstance(spec, Mapping):
             raise ValueError(f"a rule spec must be a mapping, got {spec!r}")
         kind = str(spec.get("type", "")).lower()
+        if kind in RULE_KEYS:
+            reject_unknown_keys(spec, RULE_KEYS[kind], f"{kind} rule")
         if kind == "map":
             (source,) = _need(spec, kind, "source")
             fn = spec.get("transform")

@@ -46,6 +46,7 @@ working.
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -53,6 +54,7 @@ from decimal import Decimal
 from numbers import Real
 from typing import Any, ClassVar
 
+from ..config_values import reject_unknown_keys
 from .result import ValidationContext, ValidationResult, hashable
 
 __all__ = [
@@ -145,7 +147,27 @@ class Constraint(ABC):
             if target is not cls:
                 return target.from_dict(data)
         params = {k: v for k, v in data.items() if k != "type"}
+        keys = cls._param_keys()
+        if keys is not None:
+            reject_unknown_keys(params, keys, f"{cls.type_name} constraint")
         return cls._from_params(params)
+
+    #: The parameters :meth:`from_dict` reads (besides ``type``), for a class whose
+    #: ``_from_params`` is its own; None: the ``__init__`` parameters, when it is not.
+    PARAM_KEYS: ClassVar[tuple[str, ...] | None] = None
+
+    @classmethod
+    def _param_keys(cls) -> tuple[str, ...] | None:
+        """The keys a spec of this constraint may have, or None when they cannot be known
+        (a subclass reading its own parameters, or taking ``**kwargs``)."""
+        if cls.PARAM_KEYS is not None:
+            return cls.PARAM_KEYS
+        if getattr(cls._from_params, "__func__", None) is not _default_from_params:
+            return None
+        params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return None
+        return tuple(p.name for p in params if p.kind is not p.VAR_POSITIONAL)
 
     @classmethod
     def _from_params(cls, params: dict[str, Any]) -> Constraint:
@@ -154,6 +176,9 @@ class Constraint(ABC):
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if k != "type")
         return f"{type(self).__name__}({params})"
+
+
+_default_from_params = Constraint._from_params.__func__  # type: ignore[attr-defined]
 
 
 class _Builtin(Constraint):
@@ -196,6 +221,7 @@ class All(_Builtin):
     """
 
     type_name = "all"
+    PARAM_KEYS = ("constraints",)
 
     def __init__(self, constraints: Iterable[Constraint]) -> None:
         self.constraints: list[Constraint] = _flatten(All, constraints)
@@ -230,6 +256,7 @@ class AnyOf(_Builtin):
     """
 
     type_name = "any_of"
+    PARAM_KEYS = ("constraints",)
 
     def __init__(self, constraints: Iterable[Constraint]) -> None:
         self.constraints: list[Constraint] = _flatten(AnyOf, constraints)
@@ -260,6 +287,7 @@ class Not(_Builtin):
     """
 
     type_name = "not"
+    PARAM_KEYS = ("constraint",)
 
     def __init__(self, constraint: Constraint) -> None:
         if not isinstance(constraint, Constraint):
@@ -437,6 +465,7 @@ class Pattern(_Builtin):
     """
 
     type_name = "pattern"
+    PARAM_KEYS = ("pattern", "regex", "flags")
 
     def __init__(
         self, pattern: str | re.Pattern[str] | None = None, *, regex: str | None = None
@@ -575,6 +604,7 @@ class Custom(_Builtin):
     """
 
     type_name = "custom"
+    PARAM_KEYS = ("function", "error_message")
 
     def __init__(
         self,

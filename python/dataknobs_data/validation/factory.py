@@ -16,7 +16,8 @@ A schema spec::
 shorthand: a bare type name (``"required"``, ``"unique"``), a one-key dict ``{type: params}``
 where params is a dict of arguments (or, for enum, the list of values; for pattern, the regex),
 or a mapping of such entries. A Constraint object is taken as it is. Unknown constraint types
-raise ValueError.
+raise ValueError; a key that is not a schema key (``SCHEMA_KEYS``) or a field key
+(``FIELD_KEYS``) raises ConfigurationError naming it and the valid ones.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..config_values import config_bool
 from .coercer import Coercer
 from .constraints import Constraint
-from .schema import Schema
+from .schema import Schema, check_field_keys, check_schema_keys
 
 __all__ = ["CoercerFactory", "SchemaFactory", "coercer_factory", "schema_factory"]
 
@@ -94,19 +96,25 @@ class SchemaFactory:
         """A schema from ``name``, ``strict``, ``description`` and ``fields`` (see module doc).
 
         Raises:
-            ValueError: A field has no name, an unknown type or an unknown constraint.
+            ValueError: A field has no name, an unknown type or an unknown constraint;
+                ConfigurationError (a ValueError) for a key that is not a schema or field key.
         """
+        check_schema_keys(config)
         schema = Schema(
             str(config.get("name", "unnamed_schema")),
-            bool(config.get("strict", False)),
+            config_bool(config, "strict", False),
             config.get("description"),
         )
         raw = config.get("fields") or []
         specs: list[Mapping[str, Any]]
         if isinstance(raw, Mapping):
+            for name, spec in raw.items():
+                check_field_keys(spec or {}, name)
             specs = [{"name": name, **(spec or {})} for name, spec in raw.items()]
         else:
             specs = list(raw)
+            for spec in specs:
+                check_field_keys(spec, spec.get("name") if isinstance(spec, Mapping) else "?")
         for spec in specs:
             name = spec.get("name")
             if not name:
@@ -114,7 +122,7 @@ class SchemaFactory:
             schema.field(
                 str(name),
                 spec.get("type", "string"),
-                required=bool(spec.get("required", False)),
+                required=config_bool(spec, "required", False),
                 default=spec.get("default"),
                 constraints=build_constraints(spec.get("constraints")),
                 description=spec.get("description"),

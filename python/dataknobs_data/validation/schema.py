@@ -32,6 +32,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from ..config_values import config_bool, reject_unknown_keys
+from ..exceptions import ConfigurationError
 from ..fields import Field as RecordField
 from ..fields import FieldType
 from ..records import MISSING, Record
@@ -355,9 +357,10 @@ class Schema:
         ``fields`` may be a mapping of name → spec or a list of specs with a ``"name"``.
         A spec's ``constraints`` is a list of constraint dicts (or Constraint objects).
         """
+        check_schema_keys(data)
         schema = cls(
             str(data.get("name", "unnamed")),
-            bool(data.get("strict", False)),
+            config_bool(data, "strict", False),
             data.get("description"),
         )
         raw = data.get("fields") or {}
@@ -367,15 +370,46 @@ class Schema:
         else:
             specs = [(str(spec["name"]), spec) for spec in raw]
         for name, spec in specs:
+            check_field_keys(spec, name)
             schema.field(
                 name,
                 spec.get("type", "string"),
-                required=bool(spec.get("required", False)),
+                required=config_bool(spec, "required", False),
                 default=spec.get("default"),
                 constraints=_constraints_from(spec.get("constraints")),
                 description=spec.get("description"),
             )
         return schema
+
+
+#: The keys a schema spec may have (what :meth:`Schema.to_dict` writes).
+SCHEMA_KEYS = ("name", "strict", "description", "fields")
+#: The keys a field spec may have; ``name`` only where ``fields`` is a list.
+FIELD_KEYS = ("name", "type", "required", "default", "description", "constraints")
+
+
+def check_schema_keys(spec: Mapping[str, Any]) -> None:
+    """Refuse a schema spec with a key that is not in :data:`SCHEMA_KEYS` (``feilds:``
+    would otherwise give a schema without fields, which accepts every record).
+
+    Raises:
+        ConfigurationError: (also a ValueError) naming the key and the valid ones.
+    """
+    reject_unknown_keys(spec, SCHEMA_KEYS, "schema spec")
+
+
+def check_field_keys(spec: Any, name: Any) -> None:
+    """Refuse a field spec with a key that is not in :data:`FIELD_KEYS` (``requird:``
+    would otherwise make the field optional).
+
+    Raises:
+        ConfigurationError: (also a ValueError) naming the key and the valid ones.
+    """
+    if not isinstance(spec, Mapping):
+        raise ConfigurationError(
+            str(name), f"a schema field spec must be a mapping, got {type(spec).__name__}"
+        )
+    reject_unknown_keys(spec, FIELD_KEYS, f"schema field {str(name)!r}")
 
 
 def _constraints_from(raw: Any) -> list[Constraint]:
