@@ -124,8 +124,18 @@ def signature_problems(theirs: dict[str, Any] | None, ours: inspect.Signature | 
     var_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in our_params)
     matched: set[str] = set()
     position = 0
+    # After an out-of-scope (vector) parameter that we lack, later positions differ from
+    # 0.11.0's: those parameters are then checked by keyword only.
+    by_keyword_only = False
     for param in theirs["parameters"]:
         name, kind, has_default = param["name"], param["kind"], param["has_default"]
+        if param.get("out_of_scope") and name not in by_name:
+            by_keyword_only = True
+            if kind in ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD"):
+                position += 1
+            continue
+        if by_keyword_only and kind == "POSITIONAL_OR_KEYWORD":
+            kind = "KEYWORD_ONLY"
         if kind == "VAR_POSITIONAL":
             if not var_args:
                 problems.append(f"*{name} not accepted")
