@@ -261,11 +261,12 @@ def extract_schema_from_config(schema_config: Any) -> DatabaseSchema | None:
     return None
 
 
-def config_mapping(config: Any, accepted: frozenset[str] | None) -> dict[str, Any]:
+def config_mapping(config: Any) -> dict[str, Any]:
     """A typed backend config (``backends.config``) as the dict a backend reads.
 
-    A field left at its default is dropped when the backend has no key of that name; one set
-    to something else is kept, so the backend's key check names what it cannot honour.
+    Only the fields set to something other than their default are kept: the backend applies
+    its own defaults (the same values), and a set field it has no key for makes its key check
+    name what it cannot honour.
     """
     if config is None:
         return {}
@@ -275,11 +276,6 @@ def config_mapping(config: Any, accepted: frozenset[str] | None) -> dict[str, An
         out: dict[str, Any] = {}
         for f in dataclasses.fields(config):
             value = getattr(config, f.name)
-            if accepted is None or f.name in accepted or f.name == "schema":
-                if f.name == "schema" and value is None:
-                    continue
-                out[f.name] = value
-                continue
             if f.default is not dataclasses.MISSING:
                 default = f.default
             elif f.default_factory is not dataclasses.MISSING:
@@ -318,7 +314,7 @@ class _Configured:
         schema: DatabaseSchema | None = None,
         **kwargs: Any,
     ) -> None:
-        merged = config_mapping(config, self.CONFIG_KEYS)
+        merged = config_mapping(config)
         merged.update(kwargs)
         spec = merged.get("schema")
         if spec is not None and is_declarative_schema(spec):

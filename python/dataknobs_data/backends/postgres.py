@@ -28,6 +28,7 @@ from .. import _native
 from ..database import AnyQuery
 from ..exceptions import ConfigurationError
 from ..pooling import PostgresPoolConfig
+from ..pooling.base import config_int
 from ..query_logic import to_spec
 from ..records import Record
 from .config import PostgresDatabaseConfig
@@ -81,13 +82,16 @@ class _PostgresStore:
         cfg = self.config
         pool = PostgresPoolConfig.from_dict(cfg)
         timeout = cfg.get("command_timeout")
+        # The settings as given, not the pool config's defaults: the Rust core lets an
+        # explicit host/user/database override the connection string, and fills its own
+        # defaults (localhost, postgres) only for what neither names.
         return _native.PostgresStore(
-            host=pool.host,
-            port=pool.port,
-            database=pool.database,
-            user=pool.user,
-            password=pool.password,
-            connection_string=pool.connection_string,
+            host=cfg.get("host"),
+            port=config_int(cfg, "port", None),
+            database=cfg.get("database"),
+            user=cfg.get("user"),
+            password=cfg.get("password"),
+            connection_string=cfg.get("connection_string"),
             table=str(cfg.get("table", "records")),
             schema_name=str(cfg.get("schema_name", "public")),
             min_pool_size=pool.min_size,
