@@ -77,6 +77,11 @@ def exclusion(entry: Entry) -> tuple[str, str] | None:
     return None
 
 
+def listed_itself(entry: Entry) -> bool:
+    """Whether the exclusion list names this very entry (not only its module or class)."""
+    return entry.key in PENDING or entry.key in OMITTED
+
+
 @cache
 def our_module(name: str) -> types.ModuleType | None:
     try:
@@ -331,7 +336,7 @@ def test_module_surface(module: str) -> None:
         excluded = exclusion(entry)
         if excluded is None and problems:
             failures.append(f"{entry.key}: {'; '.join(problems)}")
-        elif excluded is not None and not problems:
+        elif excluded is not None and not problems and listed_itself(entry):
             failures.append(f"{entry.key}: holds now, remove it from api_exclusions.toml")
     assert not failures, "\n".join(failures)
 

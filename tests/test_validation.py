@@ -824,3 +824,13 @@ def test_user_class_named_like_a_builtin_does_not_replace_it() -> None:
 
     assert isinstance(Constraint.from_dict({"type": "mine_v2"}), Mine)
     assert "_builtin" not in constraint_types()
+
+
+def test_enum_exposes_its_allowed_values() -> None:
+    from dataknobs_data.validation.constraints import Enum as EnumConstraint
+
+    exact = EnumConstraint(["A", "b", 3])
+    assert exact.allowed == {"A", "b", 3} and exact.allowed_str == "'A', 'b', 3"
+    folded = EnumConstraint(["A", "b"], case_sensitive=False)
+    assert folded.allowed_lower == {"a", "b"}
+    assert folded.check("a").valid and not exact.check("a").valid
