@@ -317,6 +317,14 @@ class _Configured:
         merged = config_mapping(config)
         merged.update(kwargs)
         spec = merged.get("schema")
+        if (
+            isinstance(spec, str)
+            and self.CONFIG_KEYS is not None
+            and "schema_name" in self.CONFIG_KEYS
+        ):
+            # 0.11.0's SQL backends read a string ``schema`` as the database schema's name.
+            merged["schema_name"] = merged.pop("schema")
+            spec = None
         if spec is not None and is_declarative_schema(spec):
             # 0.11.0's declarative schema; a validation Schema goes to attach_schema instead.
             del merged["schema"]

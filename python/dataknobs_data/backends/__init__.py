@@ -7,6 +7,7 @@ to the backend that needs it.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,19 +62,42 @@ _ALIASES: dict[str, str] = {}
 
 
 def register_backend(
-    name: str,
-    sync_class: type[SyncDatabase] | None = None,
-    async_class: type[AsyncDatabase] | None = None,
+    name: Any,
+    sync_class: type[SyncDatabase] | str | None = None,
+    async_class: type[AsyncDatabase] | Callable[[], Any] | None = None,
     *,
     aliases: tuple[str, ...] = (),
     description: str = "",
+    **selection: Any,
 ) -> None:
-    """Register (or replace) a backend under ``name`` and its aliases."""
+    """Register (or replace) a backend under ``name`` and its aliases.
+
+    0.11.0's form is accepted too: ``register_backend(sync_backends, "custom", loader,
+    metadata={...})`` registers the class ``loader()`` returns in that registry (see
+    :func:`dataknobs_data.backend_selection.register_backend`).
+    """
+    if isinstance(name, BackendRegistry):
+        from ..backend_selection import register_backend as register_in
+
+        if not isinstance(sync_class, str) or async_class is None:
+            raise TypeError(
+                "register_backend(registry, key, loader, metadata=...) needs a key and a loader"
+            )
+        register_in(name, sync_class, async_class, aliases=aliases, **selection)
+        return
+    if isinstance(sync_class, str):
+        raise TypeError("register_backend(name, sync_class, async_class): sync_class is a class")
+    if selection:
+        raise TypeError(f"register_backend() got unexpected keywords: {sorted(selection)}")
     info = BackendInfo(name=name, description=description, aliases=aliases)
     if sync_class is not None:
         info.loaded["sync"] = sync_class
         info.sync_class = sync_class.__name__
     if async_class is not None:
+        if not isinstance(async_class, type):
+            raise TypeError(
+                "register_backend(name, sync_class, async_class): async_class is a class"
+            )
         info.loaded["async"] = async_class
         info.async_class = async_class.__name__
     _add(info)
