@@ -211,3 +211,31 @@ def test_creates_append_to_an_unread_jsonl_and_reads_see_them(tmp_path: Path) ->
     db.close()
     again = open_file_db(path)
     assert [r.id for r in again.search(Query().filter("n", "<", 0))] == ["new", "newer"]
+
+
+# ------------------------------------------------------------ 0.11.0's format handler classes
+
+
+@pytest.mark.parametrize("name", ["t.json", "t.jsonl", "t.csv", "t.tsv", "t.parquet", "t.json.gz"])
+def test_format_handlers_read_and_write_what_the_backend_does(tmp_path: Path, name: str) -> None:
+    from dataknobs_data.backends.file import FORMAT_HANDLERS, FileFormat, SyncFileDatabase
+
+    path = str(tmp_path / name)
+    handler = FORMAT_HANDLERS.get(Path(name.removesuffix(".gz")).suffix, FileFormat)
+    assert SyncFileDatabase.FORMAT_HANDLERS is FORMAT_HANDLERS
+    assert handler.load(path) == {}  # a missing file has no records
+    records = {
+        "a": Record({"x": 1, "y": "s"}, metadata={"m": 1}).to_dict(
+            include_metadata=True, flatten=False
+        ),
+        "b": Record({"x": 2}).to_dict(include_metadata=True, flatten=False),
+    }
+    handler.save(path, records)
+    with SyncFileDatabase({"path": path}) as db:
+        assert db.read("a") == Record({"x": 1, "y": "s"}, metadata={"m": 1}, id="a")
+        db.create(Record({"x": 3}, id="c"))
+    loaded = handler.load(path)
+    assert list(loaded) == ["a", "b", "c"]
+    assert Record.from_dict(loaded["c"]).data == {"x": 3}
+    handler.save(path, {"z": records["b"]})
+    assert list(handler.load(path)) == ["z"]  # save replaces the file

@@ -33,6 +33,8 @@ from ..query_logic import to_spec
 from ..records import Record
 from .config import PostgresDatabaseConfig
 from .native import NativeAsyncDatabase, NativeSyncDatabase, Row, records_from_rows
+from .postgres_mixins import PostgresErrorHandler
+from .sql_base import SQLRecordSerializer
 
 #: libpq's sslmode names, which ``ssl`` takes (as asyncpg does) besides True and False.
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -114,7 +116,9 @@ def _found_as_it_goes(spec: dict[str, Any] | None) -> bool:
     return bool(spec and spec.get("sort") and spec.get("limit") is None and not spec.get("fields"))
 
 
-class SyncPostgresDatabase(_PostgresStore, NativeSyncDatabase):
+class SyncPostgresDatabase(
+    _PostgresStore, PostgresErrorHandler, SQLRecordSerializer, NativeSyncDatabase
+):
     """Records in a PostgreSQL table."""
 
     def search(self, query: AnyQuery) -> list[Record]:
@@ -129,7 +133,9 @@ class SyncPostgresDatabase(_PostgresStore, NativeSyncDatabase):
         return records_from_rows([rows[i] for i in found.order()])
 
 
-class AsyncPostgresDatabase(_PostgresStore, NativeAsyncDatabase):
+class AsyncPostgresDatabase(
+    _PostgresStore, PostgresErrorHandler, SQLRecordSerializer, NativeAsyncDatabase
+):
     """Records in a PostgreSQL table, async face: each call awaits the Rust future directly."""
 
     async def search(self, query: AnyQuery) -> list[Record]:
