@@ -114,9 +114,8 @@ def describe_signature(obj: Any, drop_first: bool) -> dict[str, Any] | None:
         params = params[1:]
     described = []
     for param in params:
-        if param.name.startswith("_") or OUT_OF_SCOPE_NAME.search(param.name):
-            # A private parameter (``_tx``, ``_components``) is internal plumbing, not API;
-            # vector parameters are out of scope like the rest of vector search.
+        if param.name.startswith("_"):
+            # A private parameter (``_tx``, ``_components``) is internal plumbing, not API.
             continue
         entry: dict[str, Any] = {
             "name": param.name,
@@ -125,6 +124,10 @@ def describe_signature(obj: Any, drop_first: bool) -> dict[str, Any] | None:
         }
         if isinstance(param.default, LITERALS) and entry["has_default"]:
             entry["default"] = param.default
+        if OUT_OF_SCOPE_NAME.search(param.name):
+            # Vector parameters are out of scope like the rest of vector search; kept (marked)
+            # so the positions of the parameters after them stay right.
+            entry["out_of_scope"] = True
         described.append(entry)
     return {"parameters": described}
 

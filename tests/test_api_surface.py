@@ -77,6 +77,11 @@ def exclusion(entry: Entry) -> tuple[str, str] | None:
     return None
 
 
+def listed_itself(entry: Entry) -> bool:
+    """Whether the exclusion list names this very entry (not only its module or class)."""
+    return entry.key in PENDING or entry.key in OMITTED
+
+
 @cache
 def our_module(name: str) -> types.ModuleType | None:
     try:
@@ -124,8 +129,18 @@ def signature_problems(theirs: dict[str, Any] | None, ours: inspect.Signature | 
     var_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in our_params)
     matched: set[str] = set()
     position = 0
+    # After an out-of-scope (vector) parameter that we lack, later positions differ from
+    # 0.11.0's: those parameters are then checked by keyword only.
+    by_keyword_only = False
     for param in theirs["parameters"]:
         name, kind, has_default = param["name"], param["kind"], param["has_default"]
+        if param.get("out_of_scope") and name not in by_name:
+            by_keyword_only = True
+            if kind in ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD"):
+                position += 1
+            continue
+        if by_keyword_only and kind == "POSITIONAL_OR_KEYWORD":
+            kind = "KEYWORD_ONLY"
         if kind == "VAR_POSITIONAL":
             if not var_args:
                 problems.append(f"*{name} not accepted")
@@ -321,7 +336,7 @@ def test_module_surface(module: str) -> None:
         excluded = exclusion(entry)
         if excluded is None and problems:
             failures.append(f"{entry.key}: {'; '.join(problems)}")
-        elif excluded is not None and not problems:
+        elif excluded is not None and not problems and listed_itself(entry):
             failures.append(f"{entry.key}: holds now, remove it from api_exclusions.toml")
     assert not failures, "\n".join(failures)
 
@@ -332,6 +347,18 @@ def test_exclusions_name_snapshot_entries() -> None:
     stale = sorted(k for k in {**PENDING, **OMITTED} if k not in known)
     assert not stale, f"exclusions that name nothing in the snapshot: {stale}"
     assert all(reason.strip() for reason in {**PENDING, **OMITTED}.values())
+
+
+def test_module_and_class_exclusions_are_still_needed() -> None:
+    """A module or class on the exclusion list must still have an entry that does not hold:
+    when the work lands and all of it holds, the listing goes."""
+    stale = []
+    for key in {**PENDING, **OMITTED}:
+        covered = [e for e in ENTRIES if key in (e.module, f"{e.module}.{e.name}") and e.key != key]
+        own = [e for e in ENTRIES if e.key == key]
+        if covered and all(not problems_of(e) for e in covered + own):
+            stale.append(key)
+    assert not stale, f"everything under these exclusions holds now, unlist them: {stale}"
 
 
 def test_resolved_share() -> None:

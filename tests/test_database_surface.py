@@ -171,3 +171,85 @@ def test_record_id_field_keys_a_stored_record() -> None:
     db = SyncMemoryDatabase()
     assert db.create(Record({"record_id": "R1", "a": 1})) == "R1"
     assert db.read("R1") is not None
+
+
+def test_sql_record_serializer_matches_what_sqlite_stores(tmp_path: Path) -> None:
+    import sqlite3
+    from datetime import datetime
+
+    from dataknobs_data.backends.sql_base import SQLRecordSerializer
+
+    record = Record({"a": 1, "when": datetime(2024, 5, 1, 12), "raw": b"\x00\x01"}, id="r1")
+    record.metadata["source"] = "test"
+    path = tmp_path / "s.db"
+    with SyncSQLiteDatabase({"path": str(path)}) as db:
+        db.create(record)
+    with sqlite3.connect(path) as conn:
+        rid, data, metadata = conn.execute("SELECT id, data, metadata FROM records").fetchone()
+    # What the serializer writes is what the backend wrote, and it reads it back whole.
+    row = SyncSQLiteDatabase.record_to_row(record)
+    assert (row["id"], row["data"]) == (rid, data)
+    back = SQLRecordSerializer.row_to_record({"id": rid, "data": data, "metadata": metadata})
+    assert back == record
+    assert (
+        SQLRecordSerializer.json_to_record(SQLRecordSerializer.record_to_json(record)).data
+        == record.data
+    )
+    assert SQLRecordSerializer.record_to_row(Record({"a": 1}))["id"]  # a fresh uuid4
+
+
+def test_sql_base_helpers() -> None:
+    from dataknobs_data.backends.sql_base import (
+        constraint_violation_error,
+        escape_like_prefix,
+        is_duplicate_key_error,
+        prefix_upper_bound,
+        resolve_json_column_and_path,
+        validate_field_name,
+    )
+    from dataknobs_data.exceptions import RecordValidationError
+
+    assert resolve_json_column_and_path("metadata.owner") == ("metadata", "owner")
+    assert resolve_json_column_and_path("age") == ("data", "age")
+    with pytest.raises(ValueError, match="record id"):
+        resolve_json_column_and_path("id")
+    assert escape_like_prefix("50%_off\\") == "50\\%\\_off\\\\"
+    assert prefix_upper_bound("ab") == "ac" and prefix_upper_bound("") is None
+    assert prefix_upper_bound("a\U0010ffff") == "b"
+    assert is_duplicate_key_error(Exception("UNIQUE constraint failed: records.id"))
+    assert not is_duplicate_key_error(Exception("disk full"))
+    assert isinstance(constraint_violation_error("x"), RecordValidationError)
+    assert "Record 'x'" in str(constraint_violation_error("x"))
+    validate_field_name("ok_name1")
+    with pytest.raises(ValueError, match="Invalid field name"):
+        validate_field_name("drop table;")
+
+
+def test_postgres_mixins_helpers(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from dataknobs_data.backends.postgres import SyncPostgresDatabase
+    from dataknobs_data.backends.postgres_mixins import (
+        PostgresErrorHandler,
+        validate_database_name,
+        validate_pg_identifier,
+    )
+    from dataknobs_data.exceptions import DatabaseConnectionError, DatabaseOperationError
+
+    assert validate_pg_identifier("records_2024", "table") == "records_2024"
+    for bad in ("2fast", "drop table", "x" * 64):
+        with pytest.raises(ConfigurationError, match="'table'"):
+            validate_pg_identifier(bad, "table")
+    with pytest.raises(ConfigurationError, match="identifier string"):
+        validate_pg_identifier(5, "schema")
+    validate_database_name("mydb")
+    with pytest.raises(ConfigurationError, match="'database'"):
+        validate_database_name("my-db")
+    with pytest.raises(DatabaseConnectionError, match="refused") as conn:
+        PostgresErrorHandler.handle_connection_error(OSError("refused"))
+    assert isinstance(conn.value.__cause__, OSError)
+    with pytest.raises(DatabaseOperationError, match="Database operation 'search' failed: boom"):
+        SyncPostgresDatabase.handle_query_error(RuntimeError("boom"), "search")
+    with caplog.at_level(logging.DEBUG, logger="dataknobs_data.backends.postgres_mixins"):
+        PostgresErrorHandler.log_operation("create", "id=1")
+    assert "PostgreSQL create: id=1" in caplog.text

@@ -257,3 +257,31 @@ def test_a_full_disk_leaves_the_previous_file_intact(tmp_path: Path, name: str) 
     again.connect()
     assert again.count() == 50
     again.close()
+
+
+# ------------------------------------------------------------ 0.11.0's format handler classes
+
+
+@pytest.mark.parametrize("name", ["t.json", "t.jsonl", "t.csv", "t.tsv", "t.parquet", "t.json.gz"])
+def test_format_handlers_read_and_write_what_the_backend_does(tmp_path: Path, name: str) -> None:
+    from dataknobs_data.backends.file import FORMAT_HANDLERS, FileFormat, SyncFileDatabase
+
+    path = str(tmp_path / name)
+    handler = FORMAT_HANDLERS.get(Path(name.removesuffix(".gz")).suffix, FileFormat)
+    assert SyncFileDatabase.FORMAT_HANDLERS is FORMAT_HANDLERS
+    assert handler.load(path) == {}  # a missing file has no records
+    records = {
+        "a": Record({"x": 1, "y": "s"}, metadata={"m": 1}).to_dict(
+            include_metadata=True, flatten=False
+        ),
+        "b": Record({"x": 2}).to_dict(include_metadata=True, flatten=False),
+    }
+    handler.save(path, records)
+    with SyncFileDatabase({"path": path}) as db:
+        assert db.read("a") == Record({"x": 1, "y": "s"}, metadata={"m": 1}, id="a")
+        db.create(Record({"x": 3}, id="c"))
+    loaded = handler.load(path)
+    assert list(loaded) == ["a", "b", "c"]
+    assert Record.from_dict(loaded["c"]).data == {"x": 3}
+    handler.save(path, {"z": records["b"]})
+    assert list(handler.load(path)) == ["z"]  # save replaces the file

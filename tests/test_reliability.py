@@ -135,8 +135,17 @@ def test_every_producer_says_where_its_stream_ends(name: str, tmp_path: Path) ->
         ({"n": 2**64}, "r", "int"),
         ({"n": [-(2**63) - 1]}, "r", "int"),
     ],
-    ids=["nul", "nul-nested", "nul-field", "nul-key", "nul-id", "surrogate", "surrogate-key",
-         "big-int", "big-negative-int"],
+    ids=[
+        "nul",
+        "nul-nested",
+        "nul-field",
+        "nul-key",
+        "nul-id",
+        "surrogate",
+        "surrogate-key",
+        "big-int",
+        "big-negative-int",
+    ],
 )
 def test_values_some_backend_cannot_store_are_refused_by_all(
     db: SyncDatabase, data: dict[str, Any], record_id: str, what: str

@@ -413,7 +413,7 @@ def test_schema_datetime_coerces_iso_strings() -> None:
     assert result.value["at"] == datetime(2024, 5, 1, 10, tzinfo=UTC)
     bad = dt.validate({"at": "not a date"}, coerce=True)
     assert bad.errors == [
-        "Field 'at': Cannot coerce str to DATETIME: unrecognised date/time 'not a date'"
+        "Field 'at': Cannot coerce str to datetime: Could not parse datetime from 'not a date'"
     ]
 
 
@@ -646,18 +646,23 @@ def test_coercion_table(value: Any, target: Any, expected: Any) -> None:
     [
         (None, int, "Cannot coerce None to int"),
         (None, FieldType.INTEGER, "Cannot coerce None to INTEGER"),
-        ("maybe", bool, "Cannot coerce str to bool: 'maybe' is not a recognised boolean"),
+        ("maybe", bool, "Cannot coerce str to bool: String 'maybe' is not a valid boolean"),
         (2, bool, "Cannot coerce int to bool: only 0 and 1 are booleans, got 2"),
-        ("abc", int, "Cannot coerce str to int: invalid integer literal 'abc'"),
-        (2.5, int, "Cannot coerce float to int: 2.5 is not a whole number"),
-        ("2.5", FieldType.INTEGER, "Cannot coerce str to INTEGER: 2.5 is not a whole number"),
-        (float("inf"), int, "Cannot coerce float to int: inf is not a whole number"),
-        ("x", float, "Cannot coerce str to float: invalid number 'x'"),
-        ("31/31/2024", datetime, "Cannot coerce str to datetime: unrecognised date/time"),
+        # The failures are worded as 0.11.0 words them (Python's own messages where it uses them).
+        ("abc", int, "Cannot coerce str to int: invalid literal for int() with base 10: 'abc'"),
+        (2.5, int, "Cannot coerce float to int: Float 2.5 cannot be losslessly converted to int"),
+        (
+            "2.5",
+            FieldType.INTEGER,
+            "Cannot coerce str to int: invalid literal for int() with base 10: '2.5'",
+        ),
+        (float("inf"), int, "Cannot coerce float to int: cannot convert float infinity to integer"),
+        ("x", float, "Cannot coerce str to float: could not convert string to float: 'x'"),
+        ("31/31/2024", datetime, "Cannot coerce str to datetime: Could not parse datetime from"),
         (True, datetime, "Cannot coerce bool to datetime: no conversion from bool"),
         ("[1]", dict, "Cannot coerce str to dict: JSON text is a list, not an object"),
-        ("{x", dict, "Cannot coerce str to dict: invalid JSON"),
-        ("3", FieldType.JSON, "Cannot coerce str to JSON: JSON text is a int"),
+        ("{x", dict, "Cannot coerce str to dict: Expecting property name enclosed in double"),
+        ("3", FieldType.JSON, "Cannot coerce str to dict: JSON text is a int"),
         (b"\xff", str, "Cannot coerce bytes to str: not valid UTF-8"),
         (5, bytes, "Cannot coerce int to bytes: no conversion from int"),
     ],
@@ -824,3 +829,13 @@ def test_user_class_named_like_a_builtin_does_not_replace_it() -> None:
 
     assert isinstance(Constraint.from_dict({"type": "mine_v2"}), Mine)
     assert "_builtin" not in constraint_types()
+
+
+def test_enum_exposes_its_allowed_values() -> None:
+    from dataknobs_data.validation.constraints import Enum as EnumConstraint
+
+    exact = EnumConstraint(["A", "b", 3])
+    assert exact.allowed == {"A", "b", 3} and exact.allowed_str == "'A', 'b', 3"
+    folded = EnumConstraint(["A", "b"], case_sensitive=False)
+    assert folded.allowed_lower == {"a", "b"}
+    assert folded.check("a").valid and not exact.check("a").valid

@@ -126,7 +126,7 @@ def test_coerced_values_are_stored_coerced(make_db: Callable[..., SyncDatabase])
     assert stored["active"] is True
     assert original["age"] == " 41 " and "active" not in original  # the caller's record
     assert db.search(Query().filter("age", ">", 40))[0].id == "b"
-    with pytest.raises(RecordValidationError, match="Cannot coerce str to INTEGER"):
+    with pytest.raises(RecordValidationError, match="Cannot coerce str to int"):
         db.create(Record({"name": "x", "age": "old"}))
     assert db.count() == 1
 

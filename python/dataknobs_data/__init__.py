@@ -4,7 +4,23 @@ The storage, query evaluation and bulk encoding run in a Rust core (``dataknobs_
 this package is the typed Python face. See API.md for the contract.
 """
 
+from typing import Any
+
+from .allocation import DEFAULT_MAX_ATTEMPTS, allocate, allocate_sync
+from .backend_selection import (
+    DEFAULT_BACKEND,
+    available_backends,
+    backend_available,
+    backend_info,
+    build_backend,
+    is_default_backend,
+    module_installed,
+    normalize_backend,
+    register_backend,
+    select_backend,
+)
 from .database import AsyncDatabase, SyncDatabase
+from .dedup import DedupChecker, DedupConfig, DedupResult
 from .exceptions import (
     BackendNotFoundError,
     ConcurrencyError,
@@ -33,7 +49,18 @@ from .factory import (
     is_backend_available,
 )
 from .fields import Field, FieldType
-from .query import Filter, Operator, Query, SortOrder, SortSpec
+from .keyed_store import AsyncKeyedRecordStore, SyncKeyedRecordStore
+from .query import (
+    RESERVED_KEY_FIELD,
+    Filter,
+    Operator,
+    Query,
+    SortOrder,
+    SortSpec,
+    coerce_operator,
+    coerce_sort_order,
+    is_storage_key_field,
+)
 from .query_logic import (
     ComplexQuery,
     Condition,
@@ -48,10 +75,25 @@ from .transactions import VALID_TRANSACTION_POLICIES, BufferedTransaction
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> Any:
+    # ``dataknobs_data.migration`` / ``.validation`` as attributes (0.11.0 imports them
+    # eagerly); imported on first use so that ``import dataknobs_data`` stays light.
+    if name in ("migration", "validation"):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "DEFAULT_BACKEND",
+    "DEFAULT_MAX_ATTEMPTS",
+    "RESERVED_KEY_FIELD",
     "VALID_TRANSACTION_POLICIES",
     "AsyncDatabase",
     "AsyncDatabaseFactory",
+    "AsyncKeyedRecordStore",
     "BackendNotFoundError",
     "BufferedTransaction",
     "ComplexQuery",
@@ -65,6 +107,9 @@ __all__ = [
     "DatabaseFactory",
     "DatabaseOperationError",
     "DataknobsDataError",
+    "DedupChecker",
+    "DedupConfig",
+    "DedupResult",
     "DuplicateRecordError",
     "Field",
     "FieldType",
@@ -88,11 +133,26 @@ __all__ = [
     "StreamProcessor",
     "StreamResult",
     "SyncDatabase",
+    "SyncKeyedRecordStore",
     "TransactionError",
     "__version__",
+    "allocate",
+    "allocate_sync",
     "async_database_factory",
+    "available_backends",
+    "backend_available",
+    "backend_info",
+    "build_backend",
+    "coerce_operator",
+    "coerce_sort_order",
     "database_factory",
     "get_available_backends",
     "get_backend_info",
     "is_backend_available",
+    "is_default_backend",
+    "is_storage_key_field",
+    "module_installed",
+    "normalize_backend",
+    "register_backend",
+    "select_backend",
 ]

@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import json
 import threading
-import time
 import uuid
 import weakref
 from abc import ABC, abstractmethod
@@ -22,7 +21,6 @@ from collections.abc import (
     AsyncIterator,
     Callable,
     Container,
-    Generator,
     Iterable,
     Iterator,
     Mapping,
@@ -41,7 +39,14 @@ from .query import Query
 from .query_logic import ComplexQuery
 from .records import Record
 from .schema import DatabaseSchema, FieldSchema, is_declarative_schema
-from .streaming import ConflictPolicy, StreamConfig, StreamResult, aiterate
+from .streaming import (
+    ConflictPolicy,
+    StreamConfig,
+    StreamResult,
+    async_write_stream,
+    resolve_conflict_write,
+    write_stream,
+)
 
 if TYPE_CHECKING:
     from .transactions import Batch, BufferedTransaction
@@ -114,84 +119,9 @@ def _duplicate_in(records: Sequence[Record]) -> str | None:
     return None
 
 
-class _WriteTally:
-    """Bookkeeping for stream_write: counts, per-record errors with global indices, stop rule."""
-
-    def __init__(self, config: StreamConfig) -> None:
-        self.config = config
-        self.result = StreamResult()
-        self.started = time.perf_counter()
-        self.stopped = False
-
-    def batch_written(self, size: int) -> None:
-        self.result.total_processed += size
-        self.result.successful += size
-
-    def batch_skipped(self, stored: Sequence[bool]) -> None:
-        self.result.total_processed += len(stored)
-        kept = sum(1 for ok in stored if ok)
-        self.result.successful += kept
-        self.result.skipped += len(stored) - kept
-
-    def record_ok(self) -> None:
-        self.result.total_processed += 1
-        self.result.successful += 1
-
-    def record_failed(self, record: Record, index: int, exc: BaseException) -> None:
-        self.result.total_processed += 1
-        self.result.failed += 1
-        self.result.add_error(record.id, exc, index)
-        handler = self.config.on_error
-        if handler is None or not handler(exc, record):
-            self.stopped = True
-
-    def finish(self) -> StreamResult:
-        self.result.duration = time.perf_counter() - self.started
-        return self.result
-
-
-# One database call of a write plan: (method name, its single argument).
-_Step = tuple[str, Any]
-_Plan = Generator[_Step, Any, None]
-
-
-def _write_batch_plan(batch: list[Record], first_index: int, tally: _WriteTally) -> _Plan:
-    """How stream_write stores one batch, written once for the sync and async databases.
-
-    The plan yields the calls to make; the driver sends back each result, or the exception
-    the call raised. A failed bulk call is retried record by record so every failure is
-    counted with its global index.
-    """
-    policy = tally.config.on_conflict
-    if policy == ConflictPolicy.SKIP:
-        bulk, single = "_create_missing", "create"
-    elif policy == ConflictPolicy.UPSERT:
-        bulk, single = "upsert_batch", "upsert"
-    else:
-        bulk, single = "create_batch", "create"
-    outcome = yield (bulk, batch)
-    tally.result.total_batches += 1
-    if not isinstance(outcome, BaseException) and len(outcome) == len(batch):
-        if policy == ConflictPolicy.SKIP:
-            tally.batch_skipped(outcome)
-        else:
-            tally.batch_written(len(batch))
-        return
-    for offset, record in enumerate(batch):
-        outcome = yield (single, record)
-        if isinstance(outcome, BaseException):
-            tally.record_failed(record, first_index + offset, outcome)
-            if tally.stopped:
-                return
-        else:
-            tally.record_ok()
-
-
-def _advance(plan: _Plan, outcome: Any) -> _Step | None:
-    try:
-        return plan.send(outcome)
-    except StopIteration:
-        return None
+def _stored_ids(batch: Sequence[Record], stored: Sequence[bool]) -> list[str]:
+    """The ids of the records a skip-existing bulk write stored (the rest were skipped)."""
+    return [str(record.id) for record, kept in zip(batch, stored, strict=True) if kept]
 
 
 def hash_record_version(record: Record) -> str:
@@ -263,11 +193,12 @@ def extract_schema_from_config(schema_config: Any) -> DatabaseSchema | None:
     return None
 
 
-def config_mapping(config: Any, accepted: frozenset[str] | None) -> dict[str, Any]:
+def config_mapping(config: Any) -> dict[str, Any]:
     """A typed backend config (``backends.config``) as the dict a backend reads.
 
-    A field left at its default is dropped when the backend has no key of that name; one set
-    to something else is kept, so the backend's key check names what it cannot honour.
+    Only the fields set to something other than their default are kept: the backend applies
+    its own defaults (the same values), and a set field it has no key for makes its key check
+    name what it cannot honour.
     """
     if config is None:
         return {}
@@ -277,11 +208,6 @@ def config_mapping(config: Any, accepted: frozenset[str] | None) -> dict[str, An
         out: dict[str, Any] = {}
         for f in dataclasses.fields(config):
             value = getattr(config, f.name)
-            if accepted is None or f.name in accepted or f.name == "schema":
-                if f.name == "schema" and value is None:
-                    continue
-                out[f.name] = value
-                continue
             if f.default is not dataclasses.MISSING:
                 default = f.default
             elif f.default_factory is not dataclasses.MISSING:
@@ -320,9 +246,17 @@ class _Configured:
         schema: DatabaseSchema | None = None,
         **kwargs: Any,
     ) -> None:
-        merged = config_mapping(config, self.CONFIG_KEYS)
+        merged = config_mapping(config)
         merged.update(kwargs)
         spec = merged.get("schema")
+        if (
+            isinstance(spec, str)
+            and self.CONFIG_KEYS is not None
+            and "schema_name" in self.CONFIG_KEYS
+        ):
+            # 0.11.0's SQL backends read a string ``schema`` as the database schema's name.
+            merged["schema_name"] = merged.pop("schema")
+            spec = None
         if spec is not None and is_declarative_schema(spec):
             # 0.11.0's declarative schema; a validation Schema goes to attach_schema instead.
             del merged["schema"]
@@ -576,38 +510,36 @@ class AsyncDatabase(_Configured, ABC):
         for record in await self.search(query if query is not None else Query()):
             yield record
 
-    async def _write_batch(self, batch: list[Record], first_index: int, tally: _WriteTally) -> None:
-        plan = _write_batch_plan(batch, first_index, tally)
-        step = next(plan, None)
-        while step is not None:
-            name, arg = step
-            try:
-                outcome: Any = await getattr(self, name)(arg)
-            except Exception as exc:  # handed to the plan, which reports it
-                outcome = exc
-            step = _advance(plan, outcome)
-
     async def stream_write(
         self,
         records: Iterable[Record] | AsyncIterable[Record],
         config: StreamConfig | None = None,
     ) -> StreamResult:
-        """Write records in batches with the bulk path; failed batches retry record by record."""
-        tally = _WriteTally(config or StreamConfig())
-        size = tally.config.batch_size
-        batch: list[Record] = []
-        index = 0
-        async for record in aiterate(records):
-            batch.append(record)
-            if len(batch) >= size:
-                await self._write_batch(batch, index, tally)
-                index += len(batch)
-                batch = []
-                if tally.stopped:
-                    return tally.finish()
-        if batch:
-            await self._write_batch(batch, index, tally)
-        return tally.finish()
+        """Write records in batches with the bulk path; a failed batch is retried record by
+        record, each failure counted with its global index (``config.on_error`` says whether
+        to go on)."""
+        cfg = config or StreamConfig()
+        if cfg.on_conflict == ConflictPolicy.SKIP:
+
+            async def create_missing(batch: list[Record]) -> list[str]:
+                return _stored_ids(batch, await self._create_missing(batch))
+
+            return await async_write_stream(
+                records,
+                create_missing,
+                self.create,
+                cfg,
+                skip_on_duplicate=True,
+                shortfall_is_skipped=True,
+            )
+        bulk, single, _ = resolve_conflict_write(
+            cfg.on_conflict,
+            insert_batch_func=self.create_batch,
+            single_create_func=self.create,
+            upsert_func=self.upsert,
+            upsert_batch_func=self.upsert_batch,
+        )
+        return await async_write_stream(records, bulk, single, cfg)
 
     async def stream_transform(
         self,
@@ -770,36 +702,34 @@ class SyncDatabase(_Configured, ABC):
         """Yield matching records page by page."""
         yield from self.search(query if query is not None else Query())
 
-    def _write_batch(self, batch: list[Record], first_index: int, tally: _WriteTally) -> None:
-        plan = _write_batch_plan(batch, first_index, tally)
-        step = next(plan, None)
-        while step is not None:
-            name, arg = step
-            try:
-                outcome: Any = getattr(self, name)(arg)
-            except Exception as exc:  # handed to the plan, which reports it
-                outcome = exc
-            step = _advance(plan, outcome)
-
     def stream_write(
         self, records: Iterable[Record], config: StreamConfig | None = None
     ) -> StreamResult:
-        """Write records in batches with the bulk path; failed batches retry record by record."""
-        tally = _WriteTally(config or StreamConfig())
-        size = tally.config.batch_size
-        batch: list[Record] = []
-        index = 0
-        for record in records:
-            batch.append(record)
-            if len(batch) >= size:
-                self._write_batch(batch, index, tally)
-                index += len(batch)
-                batch = []
-                if tally.stopped:
-                    return tally.finish()
-        if batch:
-            self._write_batch(batch, index, tally)
-        return tally.finish()
+        """Write records in batches with the bulk path; a failed batch is retried record by
+        record, each failure counted with its global index (``config.on_error`` says whether
+        to go on)."""
+        cfg = config or StreamConfig()
+        if cfg.on_conflict == ConflictPolicy.SKIP:
+
+            def create_missing(batch: list[Record]) -> list[str]:
+                return _stored_ids(batch, self._create_missing(batch))
+
+            return write_stream(
+                records,
+                create_missing,
+                self.create,
+                cfg,
+                skip_on_duplicate=True,
+                shortfall_is_skipped=True,
+            )
+        bulk, single, _ = resolve_conflict_write(
+            cfg.on_conflict,
+            insert_batch_func=self.create_batch,
+            single_create_func=self.create,
+            upsert_func=self.upsert,
+            upsert_batch_func=self.upsert_batch,
+        )
+        return write_stream(records, bulk, single, cfg)
 
     def stream_transform(
         self,

@@ -96,7 +96,8 @@ def coerce_operator(operator: Operator | str) -> Operator:
         found = _OPERATOR_ALIASES.get(" ".join(operator.lower().split()))
         if found is not None:
             return found
-    raise QueryError(f"Unknown operator: {operator!r}")
+    known = ", ".join(sorted(op.value for op in Operator))
+    raise QueryError(f"Unknown query operator {operator!r}; expected one of: {known}")
 
 
 parse_operator = coerce_operator
@@ -432,7 +433,8 @@ def coerce_sort_order(order: SortOrder | str) -> SortOrder:
         found = _SORT_ALIASES.get(order.strip().lower())
         if found is not None:
             return found
-    raise QueryError(f"Unknown sort order: {order!r}")
+    known = ", ".join(o.value for o in SortOrder)
+    raise QueryError(f"Unknown sort order {order!r}; expected one of: {known}")
 
 
 parse_sort_order = coerce_sort_order

@@ -322,11 +322,16 @@ class StreamResultAccountant:
         config: StreamConfig,
         on_quit_signal: Callable[[], None] | None = None,
         batch_index: int = 0,
+        *,
+        shortfall_is_skipped: bool = False,
     ) -> None:
         self._result = result
         self._config = config
         self._on_quit_signal = on_quit_signal
         self._batch_index = batch_index
+        # For a bulk write that leaves existing ids alone (skip on conflict): the records it
+        # did not write were skipped, not lost.
+        self._shortfall_is_skipped = shortfall_is_skipped
 
     def _carry_on(self, error: Exception, record: Record | None) -> bool:
         handler = self._config.on_error
@@ -344,6 +349,9 @@ class StreamResultAccountant:
         self._result.total_processed += len(batch)
         self._result.successful += written
         if written >= len(batch):
+            return True
+        if self._shortfall_is_skipped:
+            self._result.skipped += len(batch) - written
             return True
         self._result.failed += len(batch) - written
         error = build_shortfall_error(written, len(batch))
@@ -502,6 +510,66 @@ def resolve_conflict_write(
     return insert_batch_func, single_create_func, False
 
 
+def write_stream(
+    records: Iterable[Record],
+    batch_write_func: Callable[..., Any] | None,
+    single_write_func: Callable[..., Any],
+    config: StreamConfig,
+    *,
+    skip_on_duplicate: bool = False,
+    shortfall_is_skipped: bool = False,
+) -> StreamResult:
+    """The batched write loop under :func:`run_stream_write` and ``SyncDatabase.stream_write``:
+    batches of ``config.batch_size``, each driven batch-first with per-record fallback, until
+    the accountant says stop."""
+    result = StreamResult()
+    started = time.perf_counter()
+    for index, batch in enumerate(StreamProcessor.batch_iterator(records, config.batch_size)):
+        accountant = StreamResultAccountant(
+            result, config, batch_index=index, shortfall_is_skipped=shortfall_is_skipped
+        )
+        if not drive_batch_with_fallback(
+            batch,
+            batch_write_func,
+            single_write_func,
+            accountant,
+            skip_on_duplicate=skip_on_duplicate,
+        ):
+            break
+    result.duration = time.perf_counter() - started
+    return result
+
+
+async def async_write_stream(
+    records: Iterable[Record] | AsyncIterable[Record],
+    batch_write_func: Callable[..., Any] | None,
+    single_write_func: Callable[..., Any],
+    config: StreamConfig,
+    *,
+    skip_on_duplicate: bool = False,
+    shortfall_is_skipped: bool = False,
+) -> StreamResult:
+    """Async twin of :func:`write_stream` (the write functions may be async)."""
+    result = StreamResult()
+    started = time.perf_counter()
+    index = 0
+    async for batch in StreamProcessor.async_batch_iterator(records, config.batch_size):
+        accountant = StreamResultAccountant(
+            result, config, batch_index=index, shortfall_is_skipped=shortfall_is_skipped
+        )
+        if not await async_drive_batch_with_fallback(
+            batch,
+            batch_write_func,
+            single_write_func,
+            accountant,
+            skip_on_duplicate=skip_on_duplicate,
+        ):
+            break
+        index += 1
+    result.duration = time.perf_counter() - started
+    return result
+
+
 def run_stream_write(
     records: Iterable[Record],
     *,
@@ -512,21 +580,9 @@ def run_stream_write(
 ) -> StreamResult:
     """Write ``records`` in batches of ``config.batch_size`` through
     :func:`process_batch_with_fallback`, stopping where it says to; the tally."""
-    result = StreamResult()
-    started = time.perf_counter()
-    for index, batch in enumerate(StreamProcessor.batch_iterator(records, config.batch_size)):
-        if not process_batch_with_fallback(
-            batch,
-            batch_write_func,
-            single_write_func,
-            result,
-            config,
-            batch_index=index,
-            skip_on_duplicate=skip_on_duplicate,
-        ):
-            break
-    result.duration = time.perf_counter() - started
-    return result
+    return write_stream(
+        records, batch_write_func, single_write_func, config, skip_on_duplicate=skip_on_duplicate
+    )
 
 
 async def async_run_stream_write(
@@ -538,20 +594,6 @@ async def async_run_stream_write(
     config: StreamConfig,
 ) -> StreamResult:
     """Async twin of :func:`run_stream_write` (the write functions may be async)."""
-    result = StreamResult()
-    started = time.perf_counter()
-    index = 0
-    async for batch in StreamProcessor.async_batch_iterator(records, config.batch_size):
-        if not await async_process_batch_with_fallback(
-            batch,
-            batch_write_func,
-            single_write_func,
-            result,
-            config,
-            batch_index=index,
-            skip_on_duplicate=skip_on_duplicate,
-        ):
-            break
-        index += 1
-    result.duration = time.perf_counter() - started
-    return result
+    return await async_write_stream(
+        records, batch_write_func, single_write_func, config, skip_on_duplicate=skip_on_duplicate
+    )

@@ -7,6 +7,7 @@ to the backend that needs it.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,8 @@ class BackendInfo:
     aliases: tuple[str, ...] = ()
     install_hint: str | None = None
     loaded: dict[str, type[Any]] = field(default_factory=dict)
+    #: Further facts a registrant gave (``backend_selection.register_backend``'s metadata).
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     def load(self, kind: str) -> type[Any]:
         """The sync or async class, importing its module on first use."""
@@ -59,19 +62,42 @@ _ALIASES: dict[str, str] = {}
 
 
 def register_backend(
-    name: str,
-    sync_class: type[SyncDatabase] | None = None,
-    async_class: type[AsyncDatabase] | None = None,
+    name: Any,
+    sync_class: type[SyncDatabase] | str | None = None,
+    async_class: type[AsyncDatabase] | Callable[[], Any] | None = None,
     *,
     aliases: tuple[str, ...] = (),
     description: str = "",
+    **selection: Any,
 ) -> None:
-    """Register (or replace) a backend under ``name`` and its aliases."""
+    """Register (or replace) a backend under ``name`` and its aliases.
+
+    0.11.0's form is accepted too: ``register_backend(sync_backends, "custom", loader,
+    metadata={...})`` registers the class ``loader()`` returns in that registry (see
+    :func:`dataknobs_data.backend_selection.register_backend`).
+    """
+    if isinstance(name, BackendRegistry):
+        from ..backend_selection import register_backend as register_in
+
+        if not isinstance(sync_class, str) or async_class is None:
+            raise TypeError(
+                "register_backend(registry, key, loader, metadata=...) needs a key and a loader"
+            )
+        register_in(name, sync_class, async_class, aliases=aliases, **selection)
+        return
+    if isinstance(sync_class, str):
+        raise TypeError("register_backend(name, sync_class, async_class): sync_class is a class")
+    if selection:
+        raise TypeError(f"register_backend() got unexpected keywords: {sorted(selection)}")
     info = BackendInfo(name=name, description=description, aliases=aliases)
     if sync_class is not None:
         info.loaded["sync"] = sync_class
         info.sync_class = sync_class.__name__
     if async_class is not None:
+        if not isinstance(async_class, type):
+            raise TypeError(
+                "register_backend(name, sync_class, async_class): async_class is a class"
+            )
         info.loaded["async"] = async_class
         info.async_class = async_class.__name__
     _add(info)
@@ -112,6 +138,8 @@ def is_backend_available(name: str) -> bool:
     info = _REGISTRY[key]
     if info.loaded:
         return True
+    if not info.module:
+        return False  # declared unavailable, or registered without classes
     try:
         importlib.import_module(info.module)
     except ImportError:
@@ -230,14 +258,54 @@ class BackendRegistry:
             raise ConfigurationError(key, f"a {self.kind} backend is already registered")
         if info is None:
             description = str((metadata or {}).get("description", ""))
-            info = BackendInfo(name=key, description=description)
+            info = BackendInfo(name=key, description=description, metadata=dict(metadata or {}))
             _add(info)
+        elif metadata:
+            info.metadata.update(metadata)
         info.loaded[self.kind] = factory
         if self.kind == "sync":
             info.sync_class = factory.__name__
         else:
             info.async_class = factory.__name__
         self._cache.pop(info.name, None)
+
+    def is_known(self, key: str) -> bool:
+        """Whether ``key`` names a backend, usable here or declared unavailable."""
+        return str(key).lower() in _ALIASES
+
+    def get_metadata(self, key: str, follow_alias: bool = True) -> dict[str, Any]:
+        """What is known about backend ``key`` (description, persistence, install hint); {}
+        for an unknown name."""
+        name = _ALIASES.get(str(key).lower())
+        if name is None or (not follow_alias and name != str(key).lower()):
+            return {}
+        info = _REGISTRY[name]
+        return {
+            "description": info.description,
+            "aliases": list(info.aliases),
+            "requires_install": info.install_hint or False,
+            **info.metadata,
+        }
+
+    def declare_unavailable(
+        self,
+        key: str,
+        metadata: dict[str, Any] | None = None,
+        reason: str = "",
+        aliases: tuple[str, ...] | list[str] = (),
+        type_loader: Any = None,
+    ) -> None:
+        """Make ``key`` known without a class: lookups say why it cannot be used here."""
+        meta = dict(metadata or {})
+        hint = meta.get("requires_install")
+        info = BackendInfo(
+            name=key,
+            description=str(meta.get("description", "")),
+            aliases=tuple(aliases),
+            install_hint=hint if isinstance(hint, str) else None,
+            metadata={**meta, "unavailable_reason": reason},
+        )
+        _add(info)
 
     def _has_class(self, info: BackendInfo) -> bool:
         return bool(info.sync_class if self.kind == "sync" else info.async_class)

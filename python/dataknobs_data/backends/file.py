@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from .. import _native
 from ..exceptions import ConfigurationError, DataFormatError
+from ..records import Record
 from .config import FileDatabaseConfig
 from .native import NativeAsyncDatabase, NativeSyncDatabase, Row
 
@@ -138,10 +139,105 @@ class ParquetStore:
         return getattr(self._index, name)
 
 
+def _open_file_store(path: str, fmt: str, compression: str | None) -> Any:
+    """The native store (or the Parquet one) for a file of a resolved format."""
+    if fmt == "parquet":
+        return ParquetStore(path, compression)
+    return _native.FileStore(path, fmt, compression)
+
+
+class FileFormat:
+    """Read or write a whole file of records as ``{id: structured record dict}``.
+
+    The dicts are :meth:`Record.to_dict` with ``flatten=False`` and ``include_metadata=True``
+    (``{"fields": {...}, "metadata": {...}}``). The file is read and written exactly as the file
+    backend reads and writes it, so the two can be mixed; the format is the class's (this base
+    class: from the file name, as the backend decides it).
+    """
+
+    FORMAT: ClassVar[str | None] = None
+
+    @classmethod
+    def _target(cls, filepath: str) -> tuple[str, str | None]:
+        detected, compression = detect_format(filepath, None)
+        fmt = cls.FORMAT or detected
+        if cls.FORMAT == "csv" and detected == "tsv":
+            fmt = "tsv"
+        if cls.FORMAT == "json" and detected == "jsonl":
+            fmt = "jsonl"
+        return fmt, compression
+
+    @classmethod
+    def load(cls, filepath: str) -> dict[str, dict[str, Any]]:
+        """Every record of the file by id (an empty dict for a missing or empty file)."""
+        if not os.path.exists(filepath):
+            return {}
+        fmt, compression = cls._target(filepath)
+        store = _open_file_store(filepath, fmt, compression)
+        try:
+            rows = store.search(None)
+        finally:
+            store.close()
+        return {
+            rid: Record(data, metadata, storage_id=rid).to_dict(
+                include_metadata=True, flatten=False
+            )
+            for rid, data, metadata in rows
+        }
+
+    @classmethod
+    def save(cls, filepath: str, data: dict[str, dict[str, Any]]) -> None:
+        """Replace the file with these records (atomically, as every file-backend write)."""
+        fmt, compression = cls._target(filepath)
+        rows = []
+        for rid, structured in data.items():
+            record = Record.from_dict(structured)
+            _, values, metadata = record._to_row()
+            rows.append((rid, values, metadata))
+        store = _open_file_store(filepath, fmt, compression)
+        try:
+            store.clear()
+            if rows:
+                store.create_batch(rows)
+        finally:
+            store.close()
+
+
+class JSONFormat(FileFormat):
+    """JSON files (JSON Lines for ``.jsonl`` names)."""
+
+    FORMAT = "json"
+
+
+class CSVFormat(FileFormat):
+    """CSV files (tab-separated for ``.tsv`` names)."""
+
+    FORMAT = "csv"
+
+
+class ParquetFormat(FileFormat):
+    """Parquet files."""
+
+    FORMAT = "parquet"
+
+
+#: The format class for each file extension (the backend's ``format`` key overrides it).
+FORMAT_HANDLERS: dict[str, type[FileFormat]] = {
+    ".json": JSONFormat,
+    ".jsonl": JSONFormat,
+    ".ndjson": JSONFormat,
+    ".csv": CSVFormat,
+    ".tsv": CSVFormat,
+    ".parquet": ParquetFormat,
+    ".pq": ParquetFormat,
+}
+
+
 class _FileStore:
     BACKEND_NAME: ClassVar[str] = "file"
     CONFIG_KEYS: ClassVar[frozenset[str] | None] = frozenset({"path", "format", "compression"})
     CONFIG_CLS: ClassVar[type | None] = FileDatabaseConfig
+    FORMAT_HANDLERS: ClassVar[dict[str, type[FileFormat]]] = FORMAT_HANDLERS
     config: dict[str, Any]
     _temp_path: str | None = None
     _target: tuple[str, str, str | None] | None = None
@@ -184,10 +280,7 @@ class _FileStore:
         return self._resolve_target()[2]
 
     def _open_store(self) -> Any:
-        path, fmt, compression = self._resolve_target()
-        if fmt == "parquet":
-            return ParquetStore(path, compression)
-        return _native.FileStore(path, fmt, compression)
+        return _open_file_store(*self._resolve_target())
 
     def _after_close(self) -> None:
         if self._temp_path is not None:
@@ -204,4 +297,15 @@ class AsyncFileDatabase(_FileStore, NativeAsyncDatabase):
     """Records in one file, async face."""
 
 
-__all__ = ["AsyncFileDatabase", "ParquetStore", "Row", "SyncFileDatabase", "detect_format"]
+__all__ = [
+    "FORMAT_HANDLERS",
+    "AsyncFileDatabase",
+    "CSVFormat",
+    "FileFormat",
+    "JSONFormat",
+    "ParquetFormat",
+    "ParquetStore",
+    "Row",
+    "SyncFileDatabase",
+    "detect_format",
+]

@@ -29,11 +29,14 @@ from ..config_values import FALSE_WORDS, TRUE_WORDS, config_bool
 from ..database import AnyQuery
 from ..exceptions import ConfigurationError
 from ..pooling import PostgresPoolConfig
+from ..pooling.base import config_int
 from ..query_logic import to_spec
 from ..records import Record
 from ..urls import SSL_MODES
 from .config import PostgresDatabaseConfig
 from .native import NativeAsyncDatabase, NativeSyncDatabase, Row, records_from_rows
+from .postgres_mixins import PostgresErrorHandler
+from .sql_base import SQLRecordSerializer
 
 
 def _ssl_mode(value: Any) -> str | None:
@@ -87,13 +90,16 @@ class _PostgresStore:
         cfg = self.config
         pool = PostgresPoolConfig.from_dict(cfg)
         timeout = cfg.get("command_timeout")
+        # The settings as given, not the pool config's defaults: the Rust core lets an
+        # explicit host/user/database override the connection string, and fills its own
+        # defaults (localhost, postgres) only for what neither names.
         return _native.PostgresStore(
-            host=pool.host,
-            port=pool.port,
-            database=pool.database,
-            user=pool.user,
-            password=pool.password,
-            connection_string=pool.connection_string,
+            host=cfg.get("host"),
+            port=config_int(cfg, "port", None),
+            database=cfg.get("database"),
+            user=cfg.get("user"),
+            password=cfg.get("password"),
+            connection_string=cfg.get("connection_string"),
             table=str(cfg.get("table", "records")),
             schema_name=str(cfg.get("schema_name", "public")),
             min_pool_size=pool.min_size,
@@ -116,7 +122,9 @@ def _found_as_it_goes(spec: dict[str, Any] | None) -> bool:
     return bool(spec and spec.get("sort") and spec.get("limit") is None and not spec.get("fields"))
 
 
-class SyncPostgresDatabase(_PostgresStore, NativeSyncDatabase):
+class SyncPostgresDatabase(
+    _PostgresStore, PostgresErrorHandler, SQLRecordSerializer, NativeSyncDatabase
+):
     """Records in a PostgreSQL table."""
 
     def search(self, query: AnyQuery) -> list[Record]:
@@ -131,7 +139,9 @@ class SyncPostgresDatabase(_PostgresStore, NativeSyncDatabase):
         return records_from_rows([rows[i] for i in found.order()])
 
 
-class AsyncPostgresDatabase(_PostgresStore, NativeAsyncDatabase):
+class AsyncPostgresDatabase(
+    _PostgresStore, PostgresErrorHandler, SQLRecordSerializer, NativeAsyncDatabase
+):
     """Records in a PostgreSQL table, async face: each call awaits the Rust future directly."""
 
     async def search(self, query: AnyQuery) -> list[Record]:

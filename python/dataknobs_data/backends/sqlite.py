@@ -13,6 +13,7 @@ from .. import _native
 from ..config_values import config_bool
 from .config import AsyncSQLiteDatabaseConfig, SyncSQLiteDatabaseConfig
 from .native import NativeAsyncDatabase, NativeSyncDatabase
+from .sql_base import SQLRecordSerializer
 
 
 class _SqliteStore:
@@ -34,13 +35,13 @@ class _SqliteStore:
         )
 
 
-class SyncSQLiteDatabase(_SqliteStore, NativeSyncDatabase):
+class SyncSQLiteDatabase(_SqliteStore, SQLRecordSerializer, NativeSyncDatabase):
     """Records in a SQLite database file (``path``, default ``:memory:``)."""
 
     CONFIG_CLS: ClassVar[type | None] = SyncSQLiteDatabaseConfig
 
 
-class AsyncSQLiteDatabase(_SqliteStore, NativeAsyncDatabase):
+class AsyncSQLiteDatabase(_SqliteStore, SQLRecordSerializer, NativeAsyncDatabase):
     """Records in a SQLite database file, async face (also ``backends.sqlite_async``)."""
 
     CONFIG_CLS: ClassVar[type | None] = AsyncSQLiteDatabaseConfig

@@ -28,13 +28,18 @@ Rules:
 - to bytes (BINARY): strings are encoded as UTF-8; bytearray, memoryview and lists of ints
   convert.
 
-Errors read ``Cannot coerce {type} to {TARGET}: {reason}`` (``Cannot coerce None to {TARGET}``
-for None), where TARGET is the FieldType name or the Python type name.
+Errors are worded as 0.11.0 words them: ``Cannot coerce {type} to {kind}: {reason}``, where
+kind is the Python type converted to (``int``, ``str``, ``dict`` for JSON ...) and the reason is
+Python's own message where 0.11.0's is (``invalid literal for int() with base 10: 'abc'``) or
+one of its sentences (``String 'maybe' is not a valid boolean``, ``Could not parse datetime
+from 'x'``, ``Float 3.7 cannot be losslessly converted to int``); None gives ``Cannot coerce
+None to {TARGET}`` with the FieldType name (or the Python type name).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -94,15 +99,26 @@ def _to_str(value: Any) -> str:
     return str(value)
 
 
-def _integral(number: float | Decimal) -> int:
-    if isinstance(number, float) and not number.is_integer():
-        raise _CoercionFailed(f"{number} is not a whole number")
-    if isinstance(number, Decimal) and (not number.is_finite() or number != number.to_integral()):
-        raise _CoercionFailed(f"{number} is not a whole number")
+def _builtin_reason(convert: Callable[[Any], Any], value: Any, fallback: str) -> str:
+    """The message Python's own ``int()``/``float()``/``dict()`` gives for ``value``: 0.11.0's
+    errors carry those words."""
     try:
-        return int(number)
-    except (OverflowError, ValueError) as exc:  # inf, nan
-        raise _CoercionFailed(f"{number} is not a whole number") from exc
+        convert(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        return str(exc)
+    return fallback
+
+
+def _integral(number: float | Decimal) -> int:
+    if not (isinstance(number, float) and number.is_integer()) and not (
+        isinstance(number, Decimal) and number.is_finite() and number == number.to_integral()
+    ):
+        if isinstance(number, float) and not math.isfinite(number):
+            # Python's words: "cannot convert float NaN to integer".
+            raise _CoercionFailed(_builtin_reason(int, number, f"{number} is not finite"))
+        kind = "Float" if isinstance(number, float) else "Decimal"
+        raise _CoercionFailed(f"{kind} {number} cannot be losslessly converted to int")
+    return int(number)
 
 
 def _has_radix_prefix(text: str) -> bool:
@@ -119,16 +135,19 @@ def _str_to_int(text: str) -> int:
         return int(s)
     except ValueError:
         pass
+    reason = _builtin_reason(int, s, f"invalid integer literal {text!r}")
     if _has_radix_prefix(s):
         try:
             return int(s, 0)
         except ValueError:
-            raise _CoercionFailed(f"invalid integer literal {text!r}") from None
+            raise _CoercionFailed(reason) from None
     try:
         number = Decimal(s)
     except InvalidOperation:
-        raise _CoercionFailed(f"invalid integer literal {text!r}") from None
-    return _integral(number)
+        raise _CoercionFailed(reason) from None
+    if not number.is_finite() or number != number.to_integral():
+        raise _CoercionFailed(reason)
+    return int(number)
 
 
 def _to_int(value: Any) -> int:
@@ -140,7 +159,7 @@ def _to_int(value: Any) -> int:
         return _integral(value)
     if isinstance(value, str):
         return _str_to_int(value)
-    raise _CoercionFailed("unsupported type")
+    raise _CoercionFailed(_builtin_reason(int, value, "unsupported type"))
 
 
 def _to_float(value: Any) -> float:
@@ -165,8 +184,8 @@ def _to_float(value: Any) -> float:
                 return float(int(s, 0))
             except (ValueError, OverflowError):
                 pass
-        raise _CoercionFailed(f"invalid number {value!r}")
-    raise _CoercionFailed("unsupported type")
+        raise _CoercionFailed(_builtin_reason(float, s, f"invalid number {value!r}"))
+    raise _CoercionFailed(_builtin_reason(float, value, "unsupported type"))
 
 
 def _to_bool(value: Any) -> bool:
@@ -176,7 +195,7 @@ def _to_bool(value: Any) -> bool:
             return True
         if s in _FALSE:
             return False
-        raise _CoercionFailed(f"{value!r} is not a recognised boolean")
+        raise _CoercionFailed(f"String {value!r} is not a valid boolean")
     if isinstance(value, (int, float, Decimal)):
         if value == 1:
             return True
@@ -198,7 +217,7 @@ def _parse_datetime(text: str) -> datetime:
             return datetime.strptime(s, fmt)
         except ValueError:
             continue
-    raise _CoercionFailed(f"unrecognised date/time {text!r}")
+    raise _CoercionFailed(f"Could not parse datetime from {text!r}")
 
 
 def _to_datetime(value: Any) -> datetime:
@@ -220,7 +239,7 @@ def _parse_json(text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise _CoercionFailed(f"invalid JSON ({exc})") from exc
+        raise _CoercionFailed(str(exc)) from exc
 
 
 def _to_dict(value: Any) -> dict[Any, Any]:
@@ -235,7 +254,7 @@ def _to_dict(value: Any) -> dict[Any, Any]:
         isinstance(item, (list, tuple)) and len(item) == 2 for item in value
     ):
         return dict(value)
-    raise _CoercionFailed("unsupported type")
+    raise _CoercionFailed(_builtin_reason(dict, value, "unsupported type"))
 
 
 def _to_list(value: Any) -> list[Any]:
@@ -312,6 +331,10 @@ _PY_KINDS: dict[type, str] = {
 }
 
 
+# How an error names the target: 0.11.0 names the Python type a FieldType converts to.
+_KIND_NAMES = {"json": "dict"}
+
+
 def resolve_target(target: CoercionTarget) -> tuple[str, str]:
     """(kind, display name) for a coercion target; ValueError when it is not supported."""
     if isinstance(target, FieldType):
@@ -370,7 +393,10 @@ def coerce_kind(value: Any, kind: str, name: str) -> ValidationResult:
         reason = str(exc)
         if reason == "unsupported type":
             reason = f"no conversion from {type(value).__name__}"
+        # A failed conversion names the Python type (0.11.0's wording); only the None message
+        # keeps the FieldType's name.
+        shown = _KIND_NAMES.get(kind, kind)
         return ValidationResult(
-            False, value, [f"Cannot coerce {type(value).__name__} to {name}: {reason}"]
+            False, value, [f"Cannot coerce {type(value).__name__} to {shown}: {reason}"]
         )
     return ValidationResult(True, converted)

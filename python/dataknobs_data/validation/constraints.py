@@ -537,6 +537,21 @@ class Enum(_Builtin):
             return hashable(value.casefold())
         return hashable(value)
 
+    @property
+    def allowed(self) -> set[Any]:
+        """The allowed values, as compared (strings folded when not case-sensitive)."""
+        return set(self._allowed)
+
+    @property
+    def allowed_lower(self) -> set[Any]:
+        """The allowed values with strings lower-cased (0.11.0's case-insensitive set)."""
+        return {v.lower() if isinstance(v, str) else hashable(v) for v in self.values}
+
+    @property
+    def allowed_str(self) -> str:
+        """The allowed values as the error message lists them."""
+        return self._message_values
+
     def _issues(self, value: Any, context: ValidationContext | None) -> ValidationResult | None:
         if value is None:
             return None

@@ -19,7 +19,7 @@ Error messages:
 
 - ``Field '{name}' is required`` — a required field is missing or None (and has no default);
 - ``Field '{name}' expects type {TYPE}, got {python type}`` — wrong type, no coercion asked;
-- ``Field '{name}': Cannot coerce {type} to {TYPE}: {reason}`` — coercion failed;
+- ``Field '{name}': Cannot coerce {type} to {kind}: {reason}`` — coercion failed (0.11.0's words);
 - ``Field '{name}': {constraint message}`` — a constraint failed (messages in
   :mod:`.constraints`); a required field also gets ``Required()``, so it may not be empty;
 - ``Unknown fields in strict mode: {names, sorted, comma separated}``.
