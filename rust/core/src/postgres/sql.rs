@@ -690,7 +690,7 @@ mod tests {
         assert!(t
             .pred
             .sql()
-            .contains("WHEN 'boolean' THEN (data -> 'n') = 'true'::jsonb"));
+            .contains("WHEN 'boolean' THEN (data -> E'n') = 'true'::jsonb"));
     }
 
     #[test]
