@@ -61,11 +61,12 @@ PERSISTENT = {name for name in BACKENDS if name != "memory"}
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Stop the servers the session started."""
-    from .services import pgbouncer, postgres
+    from .services import pgbouncer, postgres, seaweedfs
 
     # PgBouncer first: it holds connections to the server.
     pgbouncer.stop()
     postgres.stop()
+    seaweedfs.stop()
 
 
 @pytest.fixture(params=sorted(BACKENDS))
