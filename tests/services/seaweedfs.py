@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ class SeaweedService:
     bucket: str = BUCKET
     region: str = REGION
     root: str | None = None
+    #: The filer's HTTP API of a server started here: writes objects byte for byte.
+    filer_url: str | None = None
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _argv: list[str] = field(default_factory=list, repr=False)
 
@@ -70,6 +73,15 @@ class SeaweedService:
             "secret_access_key": self.secret_key,
             "region": self.region,
         }
+
+    def put_raw(self, key: str, body: bytes) -> None:
+        """Writes ``body`` as the object ``key`` of the session bucket through the filer,
+        bypassing every client (for objects no well-behaved writer would make)."""
+        if self.filer_url is None:
+            raise ServiceUnavailable("raw writes need a server started by the tests (its filer)")
+        path = urllib.parse.quote(f"/buckets/{self.bucket}/{key}")
+        req = urllib.request.Request(self.filer_url + path, data=body, method="PUT")
+        urllib.request.urlopen(req, timeout=30).close()
 
     @property
     def owned(self) -> bool:
@@ -247,10 +259,23 @@ def start_server() -> SeaweedService:
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
-    return SeaweedService(endpoint=endpoint, root=root, _proc=proc, _argv=argv)
+    return SeaweedService(
+        endpoint=endpoint,
+        root=root,
+        filer_url=f"http://127.0.0.1:{ports['filer'][0]}",
+        _proc=proc,
+        _argv=argv,
+    )
 
 
+def _not_ours(endpoint: str) -> SeaweedService:
+    raise ServiceUnavailable(f"{ENV_OWNED} cannot name a server: these tests start their own")
+
+
+#: Never set: the server behind ``owned()`` is always one this session starts.
+ENV_OWNED = "DKDATA_S3_OWNED_ENDPOINT"
 _session = SessionService("SeaweedFS S3", ENV_ENDPOINT, _from_endpoint, start_server)
+_owned = SessionService("SeaweedFS S3 (started here)", ENV_OWNED, _not_ours, start_server)
 
 
 def service() -> SeaweedService:
@@ -258,6 +283,14 @@ def service() -> SeaweedService:
     return _session.get()
 
 
+def owned() -> SeaweedService:
+    """A server this session started, for tests that write raw objects through its filer: the
+    session's own unless DKDATA_S3_ENDPOINT names another, then a second one."""
+    s = service()
+    return s if s.owned else _owned.get()
+
+
 def stop() -> None:
-    """Stop the server this session started (a DKDATA_S3_ENDPOINT server is left alone)."""
+    """Stop the servers this session started (a DKDATA_S3_ENDPOINT server is left alone)."""
     _session.stop()
+    _owned.stop()
