@@ -8,6 +8,7 @@ proxy decides, the tests know exactly which requests reached the server.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -120,10 +121,8 @@ class FaultProxy:
 
 
 def _cut(conn: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         conn.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
     conn.close()
 
 

@@ -106,9 +106,7 @@ def test_databases_of_one_config_share_one_client(server: SeaweedService) -> Non
     a.close()
 
 
-def test_count_without_a_filter_lists_keys_only(
-    server: SeaweedService, proxy: FaultProxy
-) -> None:
+def test_count_without_a_filter_lists_keys_only(server: SeaweedService, proxy: FaultProxy) -> None:
     cfg = server.config()
     SyncDatabase.from_backend("s3", cfg).create_batch(
         [Record({"i": i}, id=f"c{i:04d}") for i in range(2500)]
