@@ -28,6 +28,7 @@ using them from any thread or event loop, with at most ``max_concurrency`` reque
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -184,8 +185,6 @@ class AsyncS3Database(_S3Store, NativeAsyncDatabase):
 
     async def connect(self) -> None:
         """Open the client and check the bucket off the event loop (also done on first use)."""
-        import asyncio
-
         self._closed = False
         if self._store is None:
             store = await asyncio.to_thread(self._open_store)

@@ -62,7 +62,8 @@ fn secret_fingerprint(s: &S3Settings) -> u64 {
         .hash_one((&s.secret_access_key, &s.session_token))
 }
 
-/// One HTTP client for every S3 client of the process: rustls on ring, pooled connections.
+/// One HTTP client for every S3 client of the process: rustls on ring, pooled connections. Its
+/// connections live on the runtime that opened them: the process has one (the extension's).
 fn http_client() -> SharedHttpClient {
     static HTTP: OnceLock<SharedHttpClient> = OnceLock::new();
     HTTP.get_or_init(|| {
