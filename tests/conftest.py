@@ -42,6 +42,13 @@ def _postgres_pgbouncer(tmp: Path) -> BackendSpec:
     }
 
 
+def _s3(tmp: Path) -> BackendSpec:
+    # A fresh prefix in the session's bucket on the session's SeaweedFS.
+    from .services.seaweedfs import service
+
+    return "s3", service().config()
+
+
 BACKENDS: dict[str, Callable[[Path], BackendSpec]] = {
     "memory": lambda tmp: ("memory", {}),
     "file-json": _file("db.json"),
@@ -53,6 +60,7 @@ BACKENDS: dict[str, Callable[[Path], BackendSpec]] = {
     "sqlite": lambda tmp: ("sqlite", {"path": str(tmp / "db.sqlite")}),
     "postgres": _postgres,
     "postgres-pgbouncer": _postgres_pgbouncer,
+    "s3": _s3,
 }
 
 #: Backends whose data outlives the database object (reopened from the same config).
@@ -61,11 +69,12 @@ PERSISTENT = {name for name in BACKENDS if name != "memory"}
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Stop the servers the session started."""
-    from .services import pgbouncer, postgres
+    from .services import pgbouncer, postgres, seaweedfs
 
     # PgBouncer first: it holds connections to the server.
     pgbouncer.stop()
     postgres.stop()
+    seaweedfs.stop()
 
 
 @pytest.fixture(params=sorted(BACKENDS))

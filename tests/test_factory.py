@@ -43,7 +43,7 @@ def test_unknown_backend_lists_the_available_ones() -> None:
         database_factory.create(backend="cassandra")
     message = str(info.value)
     assert message.startswith("Backend 'cassandra' not found. Available backends: ")
-    assert "file, memory, postgres, sqlite" in message
+    assert "file, memory, postgres, s3, sqlite" in message
     assert isinstance(info.value, ValueError)
 
 

@@ -38,6 +38,7 @@ BACKENDS: dict[str, Callable[[Path], tuple[str, dict[str, Any]]]] = {
     "parquet": lambda tmp: ("file", {"path": str(tmp / "db.parquet")}),
     "sqlite": lambda tmp: ("sqlite", {"path": str(tmp / "db.sqlite")}),
     "postgres": lambda tmp: ("postgres", postgres_config(tmp)),
+    "s3": lambda tmp: ("s3", s3_config(tmp)),
 }
 
 
@@ -47,6 +48,14 @@ def postgres_config(folder: Path) -> dict[str, Any]:
 
     table = "m_" + hashlib.blake2b(str(folder).encode(), digest_size=8).hexdigest()
     return {**service().config(), "table": table}
+
+
+def s3_config(folder: Path) -> dict[str, Any]:
+    """The test server, with a key prefix named after ``folder`` (so a reopen finds it again)."""
+    from .services.seaweedfs import service
+
+    prefix = "m-" + hashlib.blake2b(str(folder).encode(), digest_size=8).hexdigest() + "/"
+    return service().config(prefix)
 
 
 EPOCH = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -302,7 +311,7 @@ def test_partition_hash_is_stable() -> None:
     assert partition_of("abc", 1) == 0
 
 
-@pytest.mark.parametrize("dst_kind", ["memory", "sqlite", "parquet", "postgres"])
+@pytest.mark.parametrize("dst_kind", ["memory", "sqlite", "parquet", "postgres", "s3"])
 def test_migrate_parallel_exactly_once(tmp_path: Path, dst_kind: str) -> None:
     n = 5_000
     src = open_sync("memory", tmp_path / "src")

@@ -119,6 +119,25 @@ class PostgresStore(_Store):
         self, spec: Spec | None = None, batch_size: int = 1000, prefetch: int = 2
     ) -> Awaitable[PagedSearch]: ...
 
+class S3Store(_Store):
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "records/",
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        session_token: str | None = None,
+        max_concurrency: int = 64,
+        max_attempts: int = 3,
+        connect_timeout: float = 5.0,
+        request_timeout: float = 30.0,
+        create_bucket: bool = True,
+    ) -> None: ...
+    def pool_stats(self) -> dict[str, Any]: ...
+    def pool_stats_async(self) -> Awaitable[dict[str, Any]]: ...
+
 class PagedSearch:
     @property
     def pages(self) -> Cursor: ...

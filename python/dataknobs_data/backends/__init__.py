@@ -184,6 +184,13 @@ for _info in (
         "AsyncPostgresDatabase",
         aliases=("postgresql", "pg"),
     ),
+    BackendInfo(
+        "s3",
+        "One JSON object per record in an S3 bucket (aws-sdk-s3, conditional creates)",
+        "dataknobs_data.backends.s3",
+        "SyncS3Database",
+        "AsyncS3Database",
+    ),
 ):
     _add(_info)
 

@@ -21,6 +21,15 @@ pub enum Error {
     /// DatabaseOperationError(operation, message)
     #[error("Database operation '{operation}' failed: {message}")]
     Operation { operation: String, message: String },
+    /// DatabaseOperationError(operation, message) with the ids a batch wrote and did not
+    /// write before it failed (attributes `written` and `not_written`).
+    #[error("Database operation '{operation}' failed: {message}")]
+    Partial {
+        operation: String,
+        message: String,
+        written: Vec<String>,
+        not_written: Vec<String>,
+    },
     /// DatabaseConnectionError(backend, message)
     #[error("Failed to connect to {backend} backend: {message}")]
     Connection { backend: String, message: String },

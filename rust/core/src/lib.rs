@@ -1,5 +1,6 @@
 //! The dataknobs-data core: value model, tagged JSON codec, query evaluation and the local
-//! stores (memory, file, SQLite). No Python here: `cargo test` runs it on its own.
+//! stores (memory, file, SQLite), and the PostgreSQL and S3 clients. No Python here: `cargo test`
+//! runs it on its own.
 
 pub mod codec;
 pub mod cursor;
@@ -11,6 +12,7 @@ pub mod num;
 pub mod postgres;
 pub mod query;
 pub mod row;
+pub mod s3;
 pub mod sqlite;
 pub mod store;
 pub mod value;

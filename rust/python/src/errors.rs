@@ -122,6 +122,19 @@ pub fn core_to_py(py: Python<'_>, e: Error) -> PyErr {
         Error::Operation { operation, message } => {
             exception(py, "DatabaseOperationError", (operation, message))
         }
+        Error::Partial {
+            operation,
+            message,
+            written,
+            not_written,
+        } => {
+            let err = exception(py, "DatabaseOperationError", (operation, message));
+            // What the batch did before it failed, for the caller to reconcile.
+            let value = err.value(py);
+            let _ = value.setattr("written", written);
+            let _ = value.setattr("not_written", not_written);
+            err
+        }
         Error::Connection { backend, message } => {
             exception(py, "DatabaseConnectionError", (backend, message))
         }

@@ -7,7 +7,9 @@ mod errors;
 mod functions;
 mod postgres;
 mod runtime;
+mod s3;
 mod stores;
+mod verbs;
 
 // Decoding a page of rows makes and frees many small maps and strings; glibc's malloc spends
 // more time on them than the decoding does (malloc_consolidate led the profile of a search).
@@ -21,6 +23,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stores::SqliteStore>()?;
     m.add_class::<postgres::PostgresStore>()?;
     m.add_class::<postgres::PagedSearch>()?;
+    m.add_class::<s3::S3Store>()?;
     m.add_class::<stores::Cursor>()?;
     m.add_class::<stores::Page>()?;
     m.add_function(wrap_pyfunction!(functions::encode_json, m)?)?;

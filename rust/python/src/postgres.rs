@@ -2,7 +2,6 @@
 //! while the runtime drives the future) and an awaitable face (`*_async`, the Rust future
 //! itself, resolved on the caller's event loop). No blocking pool is involved either way.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use dataknobs_core::postgres::{PgSettings, PostgresStore as CoreStore, Streamed};
@@ -12,8 +11,9 @@ use pyo3::types::PyDict;
 
 use crate::convert::{ids_from_py, rows_from_py, spec_from_py, write_ops_from_py, ToPython};
 use crate::errors::{BridgeError, BridgeResult};
-use crate::runtime::{check_pid, future_awaitable, run_detached, runtime};
+use crate::runtime::{future_awaitable, run_detached, runtime};
 use crate::stores::{Cursor, Pages};
+use crate::verbs::verbs;
 
 /// A PostgreSQL table `id, data JSONB, metadata JSONB, created_at, updated_at, seq` on a pool
 /// shared with every store of the same connection settings.
@@ -22,31 +22,6 @@ pub struct PostgresStore {
     store: Arc<CoreStore>,
     /// A forked child must not touch the parent's connections.
     pid: u32,
-}
-
-impl PostgresStore {
-    fn block<'py, T, F, Fut>(&self, py: Python<'py>, job: F) -> PyResult<Bound<'py, PyAny>>
-    where
-        F: FnOnce(Arc<CoreStore>) -> Fut + Send,
-        Fut: Future<Output = dataknobs_core::Result<T>> + Send,
-        T: ToPython + Send,
-    {
-        check_pid(self.pid).map_err(|e| e.into_pyerr(py))?;
-        let rt = runtime().map_err(|e| e.into_pyerr(py))?;
-        let store = Arc::clone(&self.store);
-        run_detached(py, move || Ok(rt.block_on(job(store))?))?.to_python(py)
-    }
-
-    fn awaitable<'py, T, F, Fut>(&self, py: Python<'py>, job: F) -> PyResult<Bound<'py, PyAny>>
-    where
-        F: FnOnce(Arc<CoreStore>) -> Fut + Send + 'static,
-        Fut: Future<Output = dataknobs_core::Result<T>> + Send + 'static,
-        T: ToPython + Send + 'static,
-    {
-        check_pid(self.pid).map_err(|e| e.into_pyerr(py))?;
-        let store = Arc::clone(&self.store);
-        future_awaitable(py, async move { Ok(job(store).await?) })
-    }
 }
 
 async fn open_stream(
@@ -119,39 +94,8 @@ impl ToPython for Found {
     }
 }
 
-/// Emits each store verb twice over the same async core call: a blocking method (GIL released
-/// while the runtime drives the future) and its `*_async` twin (the future as an awaitable).
-/// `prepare` converts the Python arguments under the GIL, before either face runs; `extra` holds
-/// the methods that are not verbs (one `#[pymethods]` block per class).
-macro_rules! verbs {
-    (extra { $($extra:tt)* } $(
-        $(#[$attr:meta])*
-        fn $name:ident / $name_async:ident ($($arg:ident: $ty:ty),*)
-            prepare { $($prep:stmt;)* }
-            |$s:ident| $call:expr;
-    )*) => {
-        #[pymethods]
-        impl PostgresStore {
-            $($extra)*
-
-            $(
-                $(#[$attr])*
-                fn $name<'py>(&self, py: Python<'py>, $($arg: $ty),*) -> PyResult<Bound<'py, PyAny>> {
-                    $($prep;)*
-                    self.block(py, move |$s| async move { $call })
-                }
-
-                $(#[$attr])*
-                fn $name_async<'py>(&self, py: Python<'py>, $($arg: $ty),*) -> PyResult<Bound<'py, PyAny>> {
-                    $($prep;)*
-                    self.awaitable(py, move |$s| async move { $call })
-                }
-            )*
-        }
-    };
-}
-
 verbs! {
+    PostgresStore(CoreStore);
     extra {
     #[new]
     #[pyo3(signature = (

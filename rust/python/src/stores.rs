@@ -73,7 +73,7 @@ fn open_stream(
     Ok(Cursor::new(Pages::Rows(cursor)))
 }
 
-fn check_batch_size(batch_size: usize) -> PyResult<()> {
+pub(crate) fn check_batch_size(batch_size: usize) -> PyResult<()> {
     if batch_size == 0 {
         return Err(PyValueError::new_err("batch_size must be at least 1"));
     }
