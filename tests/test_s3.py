@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +136,16 @@ def test_stream_read_holds_a_bounded_window(server: SeaweedService, proxy: Fault
     rest = [r.id for r in stream]
     assert len(rest) == 2999 and rest[-1] == "s2999"
     db.close()
+
+
+def test_list_all_gives_every_id_in_key_order(tmp_path: Path) -> None:
+    from .conftest import BACKENDS
+
+    name, config = BACKENDS["s3"](tmp_path)
+    db = database_factory.create(backend=name, **config)
+    db.connect()
+    try:
+        db.create_batch([Record({"n": i}, id=f"id{i}") for i in (3, 1, 2)])
+        assert db.list_all() == ["id1", "id2", "id3"]
+    finally:
+        db.close()

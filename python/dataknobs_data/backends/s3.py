@@ -179,6 +179,10 @@ class _S3Store:
 class SyncS3Database(_S3Store, NativeSyncDatabase):
     """Records as JSON objects in an S3 bucket."""
 
+    def list_all(self) -> list[str]:
+        """The ids of every record, in storage (key) order."""
+        return [str(r.id) for r in self.all()]
+
 
 class AsyncS3Database(_S3Store, NativeAsyncDatabase):
     """Records as JSON objects in an S3 bucket, async face: each call awaits the Rust future."""
@@ -193,6 +197,10 @@ class AsyncS3Database(_S3Store, NativeAsyncDatabase):
             else:
                 # Another task connected meanwhile; keep its store.
                 store.close()
+
+    async def list_all(self) -> list[str]:
+        """The ids of every record, in storage (key) order."""
+        return [str(r.id) for r in await self.all()]
 
 
 __all__ = ["AsyncS3Database", "SyncS3Database"]

@@ -273,6 +273,7 @@ pub(crate) fn stream_rows(rows: Vec<Row>, batch_size: usize, prefetch: usize) ->
     let batch_size = batch_size.max(1);
     let (tx, cursor) = Cursor::channel(prefetch);
     std::thread::Builder::new()
+        .stack_size(crate::value::THREAD_STACK)
         .name("dataknobs-stream".into())
         .spawn(move || {
             let mut it = rows.into_iter();

@@ -978,6 +978,7 @@ impl Store for SqliteStore {
         let (tx, cursor) = Cursor::channel(prefetch);
         let store = self;
         std::thread::Builder::new()
+            .stack_size(crate::value::THREAD_STACK)
             .name("dataknobs-sqlite-stream".into())
             .spawn(move || match store.produce(&q, batch_size, &tx) {
                 Ok(()) => tx.blocking_end(),

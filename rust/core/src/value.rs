@@ -35,6 +35,12 @@ pub enum Value {
 /// for reading) let a record be stored that no read could decode; there is one.
 pub const MAX_DEPTH: usize = 256;
 
+/// The stack of every thread this crate or the bridge starts (runtime workers, stream
+/// producers): decoding and converting a value recurses once or twice per level, and a value
+/// at [`MAX_DEPTH`] (up to twice as many JSON levels with `$map` escapes) overflowed the
+/// 2 MiB default in unoptimised builds. Only the pages a thread touches are committed.
+pub const THREAD_STACK: usize = 16 << 20;
+
 /// The message for a value nested past [`MAX_DEPTH`].
 pub fn too_deep_message() -> String {
     format!("value nested more than {MAX_DEPTH} levels deep")

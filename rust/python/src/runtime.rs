@@ -60,6 +60,7 @@ pub fn runtime() -> BridgeResult<&'static Runtime> {
     let built = Builder::new_multi_thread()
         .worker_threads(worker_threads())
         .thread_name("dataknobs-native")
+        .thread_stack_size(dataknobs_core::value::THREAD_STACK)
         .enable_all()
         .build()
         .map_err(|e| Error::Other(format!("cannot start the native tokio runtime: {e}")))?;

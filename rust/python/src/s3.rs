@@ -9,7 +9,7 @@ use dataknobs_core::s3::{ClientStats, S3Settings, S3Store as CoreStore};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::convert::{ids_from_py, rows_from_py, spec_from_py, ToPython};
+use crate::convert::{ids_from_py, rows_from_py, spec_from_py, write_ops_from_py, ToPython};
 use crate::runtime::{run_detached, runtime};
 use crate::stores::{check_batch_size, Cursor, Pages};
 use crate::verbs::verbs;
@@ -101,6 +101,10 @@ verbs! {
             pid: std::process::id(),
         })
     }
+
+    fn is_transactional(&self) -> bool {
+        false
+    }
     }
 
     fn create_batch / create_batch_async(rows: &Bound<'py, PyAny>)
@@ -124,6 +128,10 @@ verbs! {
     fn delete_batch / delete_batch_async(ids: &Bound<'py, PyAny>)
         prepare { let ids = ids_from_py(ids)?; }
         |s| s.delete_batch(&ids).await;
+    /// A transaction's batches, one after another (S3 has no transactions).
+    fn apply / apply_async(ops: &Bound<'py, PyAny>)
+        prepare { let ops = write_ops_from_py(ops)?; }
+        |s| s.apply(ops).await;
     #[pyo3(signature = (spec=None))]
     fn search / search_async(spec: Option<&Bound<'py, PyAny>>)
         prepare { let spec = spec_from_py(spec)?; }

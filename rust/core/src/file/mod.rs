@@ -445,6 +445,7 @@ impl FileStore {
     ) -> Result<Cursor> {
         let (tx, cursor) = Cursor::channel(prefetch);
         std::thread::Builder::new()
+            .stack_size(crate::value::THREAD_STACK)
             .name("dataknobs-file-stream".into())
             .spawn(move || match produce(&self, &tx) {
                 Ok(()) => tx.blocking_end(),

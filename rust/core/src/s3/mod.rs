@@ -26,11 +26,12 @@ pub use client::{live_clients, ClientStats, SharedClient};
 pub use config::S3Settings;
 use errors::{connection_err, is_not_found, is_precondition, s3_err, status};
 
-use crate::cursor::{Cursor, Pager};
+use crate::cursor::{Cursor, PageSender, Pager};
 use crate::error::{Error, Result};
 use crate::memory;
 use crate::query::{CompiledQuery, QuerySpec};
 use crate::row::Row;
+use crate::store::WriteOp;
 
 /// Keys per ListObjectsV2 page and per DeleteObjects request (the API's maximum for both).
 const PAGE_KEYS: i32 = 1000;
@@ -503,6 +504,25 @@ impl S3Store {
 
     /// True where a record was removed (a repeated id removes once). The existing keys go in
     /// multi-object deletes of 1,000.
+    /// A transaction's batches, each applied on its own (S3 has no transactions: the batches
+    /// before a failing one stay applied, as `Store::apply` documents).
+    pub async fn apply(&self, ops: Vec<WriteOp>) -> Result<usize> {
+        let mut affected = 0;
+        for op in ops {
+            affected += match op {
+                WriteOp::Create(rows) => self.create_batch(rows).await?.len(),
+                WriteOp::Upsert(rows) => self.upsert_batch(rows).await?.len(),
+                WriteOp::Delete(ids) => self
+                    .delete_batch(&ids)
+                    .await?
+                    .into_iter()
+                    .filter(|d| *d)
+                    .count(),
+            };
+        }
+        Ok(affected)
+    }
+
     pub async fn delete_batch(&self, ids: &[String]) -> Result<Vec<bool>> {
         let c = self.client()?;
         let mut seen = HashSet::with_capacity(ids.len());
@@ -681,34 +701,32 @@ impl S3Store {
         let c = self.client()?;
         let (tx, cursor) = Cursor::channel(prefetch);
         tokio::spawn(async move {
-            let outcome = self.produce(c, &q, batch_size, &tx).await;
-            match outcome {
-                Ok(Some(last)) => {
-                    let _ = tx.send(Ok(last)).await;
-                }
-                Ok(None) => {}
+            match self.produce(c, &q, batch_size, &tx).await {
+                Ok(true) => tx.end().await,
+                // The consumer went away.
+                Ok(false) => {}
                 Err(e) => {
-                    let _ = tx.send(Err(e)).await;
+                    tx.send_result(Err(e)).await;
                 }
             }
         });
         Ok(cursor)
     }
 
-    /// The stream producer: full pages go out as they are cut; the last, partial page comes
-    /// back (None when the consumer went away or nothing is left).
+    /// The stream producer: pages go out as they are cut. True when every page went out,
+    /// false when the consumer went away first.
     async fn produce(
         &self,
         c: Arc<SharedClient>,
         q: &CompiledQuery,
         batch_size: usize,
-        tx: &tokio::sync::mpsc::Sender<crate::cursor::Page>,
-    ) -> Result<Option<Vec<Row>>> {
+        tx: &PageSender,
+    ) -> Result<bool> {
         let mut pager = Pager::new(q.offset(), q.limit(), batch_size);
         let mut records = self.records(c);
         while pager.wants_more() {
             if tx.is_closed() {
-                return Ok(None);
+                return Ok(false);
             }
             let Some(row) = records.try_next().await? else {
                 break;
@@ -717,12 +735,15 @@ impl S3Store {
                 continue;
             }
             if let Some(full) = pager.push(q.project_row(row)) {
-                if tx.send(Ok(full)).await.is_err() {
-                    return Ok(None);
+                if !tx.send(full).await {
+                    return Ok(false);
                 }
             }
         }
-        Ok(pager.finish())
+        match pager.finish() {
+            Some(last) => Ok(tx.send(last).await),
+            None => Ok(true),
+        }
     }
 
     /// Idempotent; releases this store's hold on the shared client.
