@@ -27,13 +27,8 @@ from dataknobs_data.exceptions import ConfigurationError, DataFormatError, Seria
 from dataknobs_data.query import Query
 from dataknobs_data.streaming import StreamConfig
 
-from .converter import (
-    RECORD_ID_INDEX,
-    ColumnCollector,
-    ConversionOptions,
-    DataFrameConverter,
-    python_values,
-)
+from .columns import python_values
+from .converter import RECORD_ID_INDEX, ColumnCollector, ConversionOptions, DataFrameConverter
 from .type_mapper import is_missing
 
 if TYPE_CHECKING:

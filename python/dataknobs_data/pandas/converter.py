@@ -28,18 +28,16 @@ from __future__ import annotations
 import copy
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from pandas.api.types import is_datetime64_any_dtype
-from pandas.core.arrays.masked import BaseMaskedArray
 
 from dataknobs_data.exceptions import ConfigurationError, DataFormatError
 from dataknobs_data.fields import Field, FieldType
 from dataknobs_data.records import Record
 
+from .columns import column_array, object_array, python_values
 from .metadata import MetadataStrategy
 from .type_mapper import TypeMapper, is_missing, to_python
 
@@ -354,7 +352,7 @@ class ColumnCollector:
         else:
             data = {name: values for name, values in self.columns.items()}
         if opts.include_metadata and self.has_metadata and METADATA_COLUMN not in data:
-            data[METADATA_COLUMN] = _object_array(self.metadata)
+            data[METADATA_COLUMN] = object_array(self.metadata)
         df = pd.DataFrame(data, index=pd.RangeIndex(count))
         if opts.timezone:
             for name in df.columns:
@@ -380,50 +378,6 @@ class ColumnCollector:
 # ---------------------------------------------------------------------- column building
 
 
-def column_array(values: list[Any]) -> Any:
-    """The array for one column of field values (None = missing); see the module table."""
-    present = [v for v in values if v is not None]
-    if not present:
-        return _object_array(values)
-    classes = {v.__class__ for v in present}
-    mask = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
-    if classes == {bool}:
-        data = np.fromiter((v is True for v in values), dtype=bool, count=len(values))
-        return pd.arrays.BooleanArray(data, mask)
-    if classes == {int}:
-        try:
-            ints = np.array([0 if v is None else v for v in values], dtype=np.int64)
-        except OverflowError:
-            return _object_array(values)
-        return pd.arrays.IntegerArray(ints, mask)
-    if classes <= {int, float}:
-        floats = np.array([0.0 if v is None else float(v) for v in values], dtype=np.float64)
-        return pd.arrays.FloatingArray(floats, mask)
-    if classes == {str}:
-        return pd.array(values, dtype=pd.StringDtype())
-    if all(issubclass(c, datetime) for c in classes):
-        return _datetime_array(values, present)
-    return _object_array(values)
-
-
-def _datetime_array(values: list[Any], present: list[datetime]) -> Any:
-    zones = {v.tzinfo for v in present}
-    naive = None in zones
-    if naive and len(zones) > 1:
-        return _object_array(values)  # naive and aware instants cannot share a column
-    try:
-        series = pd.to_datetime(pd.Series(_object_array(values)), utc=len(zones) > 1)
-        return series.dt.as_unit("us").array
-    except (ValueError, TypeError, OverflowError):
-        # Out of the range pandas holds: keep the datetimes as objects.
-        return _object_array(values)
-
-
-def _object_array(values: list[Any]) -> np.ndarray[Any, np.dtype[Any]]:
-    # fromiter keeps each list or tuple as one cell; np.array would make a 2-D array.
-    return np.fromiter(values, dtype=object, count=len(values))
-
-
 def _apply_type_mapping(
     df: pd.DataFrame, mapping: Mapping[str, str], fmt: str | None, mapper: TypeMapper
 ) -> pd.DataFrame:
@@ -437,25 +391,6 @@ def _apply_type_mapping(
 
 
 # ---------------------------------------------------------------------- frame reading
-
-
-def python_values(series: pd.Series) -> list[Any]:
-    """The cells of ``series`` as plain Python values, missing ones as None."""
-    dtype = series.dtype
-    array = series.array
-    if is_datetime64_any_dtype(dtype):
-        missing = series.isna().to_numpy()
-        stamps = pd.DatetimeIndex(series).to_pydatetime()
-        return [None if m else v for v, m in zip(stamps.tolist(), missing.tolist(), strict=True)]
-    if isinstance(array, BaseMaskedArray) or isinstance(dtype, pd.StringDtype):
-        return array.to_numpy(dtype=object, na_value=None).tolist()  # type: ignore[no-any-return]
-    kind = getattr(dtype, "kind", "O")
-    if isinstance(dtype, np.dtype) and kind in "iub":
-        return series.to_numpy().tolist()
-    if isinstance(dtype, np.dtype) and kind == "f":
-        # In a numpy float column NaN is pandas' missing value.
-        return [None if v != v else v for v in series.to_numpy().tolist()]
-    return [None if is_missing(v) else to_python(v) for v in series.to_numpy(dtype=object)]
 
 
 def _rows(

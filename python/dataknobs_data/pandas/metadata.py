@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .columns import column_array, python_values
+
 if TYPE_CHECKING:
     from dataknobs_data.records import Record
 
@@ -99,7 +101,7 @@ class MetadataHandler:
         elif strategy is MetadataStrategy.COLUMNS:
             if records and self.config.include_record_metadata:
                 for key, values in _metadata_columns(records).items():
-                    df[f"{self.config.metadata_prefix}{key}"] = values
+                    df[f"{self.config.metadata_prefix}{key}"] = column_array(values)
         elif strategy is MetadataStrategy.MULTI_INDEX and "field_types" in metadata:
             types = metadata["field_types"]
             df.columns = pd.MultiIndex.from_arrays(
@@ -118,7 +120,7 @@ class MetadataHandler:
             prefix = self.config.metadata_prefix
             for column in df.columns:
                 if isinstance(column, str) and column.startswith(prefix):
-                    found[column[len(prefix) :]] = df[column].tolist()
+                    found[column[len(prefix) :]] = python_values(df[column])
         elif strategy is MetadataStrategy.MULTI_INDEX and isinstance(df.columns, pd.MultiIndex):
             found["field_names"] = df.columns.get_level_values(0).tolist()
             if df.columns.nlevels > 1:
