@@ -40,6 +40,8 @@ __all__ = ["BatchConfig", "BatchOperations", "ChunkedProcessor"]
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+#: Records gathered before they become columns, and the page size asked of stream_read.
+PAGE_SIZE = 10_000
 _ERROR_HANDLING = ("raise", "skip", "log")
 
 
@@ -310,15 +312,25 @@ class BatchOperations:
     ) -> pd.DataFrame:
         async def work() -> pd.DataFrame:
             collector = ColumnCollector(opts, keep_ids=keep_ids)
-            stream: Any = self.database.stream_read(query if query is not None else Query())
+            stream: Any = self.database.stream_read(
+                query if query is not None else Query(), StreamConfig(batch_size=PAGE_SIZE)
+            )
             if inspect.isawaitable(stream):
                 stream = await stream
+            page: list[Record] = []
             if hasattr(stream, "__aiter__"):
                 async for record in stream:
-                    collector.add(record)
+                    page.append(record)
+                    if len(page) >= PAGE_SIZE:
+                        collector.add_page(page)
+                        page = []
             else:
                 for record in stream:
-                    collector.add(record)
+                    page.append(record)
+                    if len(page) >= PAGE_SIZE:
+                        collector.add_page(page)
+                        page = []
+            collector.add_page(page)
             return collector.frame(self.converter.type_mapper)
 
         return self._run(work())

@@ -21,19 +21,27 @@ def column_array(values: list[Any]) -> Any:
     if not present:
         return object_array(values)
     classes = {v.__class__ for v in present}
-    mask = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+    full = len(present) == len(values)
+    if full:
+        mask = np.zeros(len(values), dtype=bool)
+        filled = values
+    else:
+        mask = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
     if classes == {bool}:
-        data = np.fromiter((v is True for v in values), dtype=bool, count=len(values))
-        return pd.arrays.BooleanArray(data, mask)
+        if not full:
+            filled = [v is True for v in values]
+        return pd.arrays.BooleanArray(np.array(filled, dtype=bool), mask)
     if classes == {int}:
+        if not full:
+            filled = [0 if v is None else v for v in values]
         try:
-            ints = np.array([0 if v is None else v for v in values], dtype=np.int64)
+            return pd.arrays.IntegerArray(np.array(filled, dtype=np.int64), mask)
         except OverflowError:
             return object_array(values)
-        return pd.arrays.IntegerArray(ints, mask)
     if classes <= {int, float}:
-        floats = np.array([0.0 if v is None else float(v) for v in values], dtype=np.float64)
-        return pd.arrays.FloatingArray(floats, mask)
+        if not full:
+            filled = [0.0 if v is None else v for v in values]
+        return pd.arrays.FloatingArray(np.array(filled, dtype=np.float64), mask)
     if classes == {str}:
         return pd.array(values, dtype=pd.StringDtype())
     if all(issubclass(c, datetime) for c in classes):

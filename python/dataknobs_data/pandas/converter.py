@@ -26,13 +26,15 @@ their time zone, JSON cells their dicts and lists.
 from __future__ import annotations
 
 import copy
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import pandas as pd
 from pandas.api.types import is_datetime64_any_dtype
 
+from dataknobs_data.backends.native import _without_gc
 from dataknobs_data.exceptions import ConfigurationError, DataFormatError
 from dataknobs_data.fields import Field, FieldType
 from dataknobs_data.records import Record
@@ -148,8 +150,7 @@ class DataFrameConverter:
         for the index, metadata and dtypes.
         """
         collector = ColumnCollector(options or ConversionOptions())
-        for record in records:
-            collector.add(record)
+        collector.add_page(list(records))
         return collector.frame(self.type_mapper)
 
     # ------------------------------------------------------------------ frame → records
@@ -193,18 +194,23 @@ class DataFrameConverter:
             ids = [_id_of(v) for v in df.index]
 
         rows = _rows(data_names, data_cols, len(df), opts.missing_policy, opts.fill_value)
-        records: list[Record] = []
-        make = Record._from_row
-        for i, data in enumerate(rows):
-            metadata: dict[str, Any] = {}
-            for name, values in meta_cols:
-                cell = values[i]
-                if isinstance(cell, dict):
-                    metadata.update(cell)
-                elif cell is not None:
-                    metadata[name.lstrip("_")] = cell
-            records.append(make(None if ids is None else ids[i], data, metadata))
-        return records
+
+        def build() -> list[Record]:
+            records: list[Record] = []
+            make = Record._from_row
+            for i, data in enumerate(rows):
+                metadata: dict[str, Any] = {}
+                for name, values in meta_cols:
+                    cell = values[i]
+                    if isinstance(cell, dict):
+                        metadata.update(cell)
+                    elif cell is not None:
+                        metadata[name.lstrip("_")] = cell
+                records.append(make(None if ids is None else ids[i], data, metadata))
+            return records
+
+        # Pausing the cyclic GC: it would rescan the new dicts many times over.
+        return _without_gc(build, len(df))
 
     # ------------------------------------------------------------------ series
 
@@ -296,6 +302,30 @@ class ColumnCollector:
         self.ids_from_fields = False
         self.metadata: list[dict[str, Any] | None] = []
         self.has_metadata = False
+
+    def add_page(self, records: Sequence[Record]) -> None:
+        """Append records as rows, a column at a time (the fast path for a page)."""
+        if self.flatten or self.options.include_metadata:
+            for record in records:
+                self.add(record)
+            return
+        row = len(self.ids)
+        page = [_values_of(r) for r in records]
+        columns = self.columns
+        names = dict.fromkeys(chain.from_iterable(page))
+        for name in names:
+            column = columns.get(name)
+            if column is None:
+                column = columns[name] = [None] * row
+            column.extend([values.get(name) for values in page])
+        if len(names) != len(columns):
+            gap = [None] * len(page)
+            for name, column in columns.items():
+                if name not in names:
+                    column.extend(gap)
+        if not self.ids_from_fields and ("id" in names or RECORD_ID_INDEX in names):
+            self.ids_from_fields = True
+        self.ids.extend([r.id for r in records])
 
     def add(self, record: Record) -> None:
         """Append one record as a row."""
