@@ -29,6 +29,7 @@ from collections.abc import (
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
+from .arrow import ArrowMixin, AsyncArrowMixin
 from .exceptions import CapabilityNotSupportedError as CapabilityNotSupportedError
 from .exceptions import (
     ConcurrencyError,
@@ -316,7 +317,7 @@ class _Configured:
         return cls(config)
 
 
-class AsyncDatabase(_Configured, ABC):
+class AsyncDatabase(_Configured, AsyncArrowMixin, ABC):
     """Asynchronous database: every method is awaited (``async with`` connects and closes)."""
 
     _IS_ASYNC = True
@@ -558,7 +559,7 @@ class AsyncDatabase(_Configured, ABC):
         return rewrite.finish(outcome)
 
 
-class SyncDatabase(_Configured, ABC):
+class SyncDatabase(_Configured, ArrowMixin, ABC):
     """Synchronous database: the same surface as :class:`AsyncDatabase`, returning values."""
 
     _IS_ASYNC = False
