@@ -11,6 +11,7 @@ pub mod num;
 pub mod postgres;
 pub mod query;
 pub mod row;
+pub mod shape;
 pub mod sqlite;
 pub mod store;
 pub mod value;
