@@ -1,0 +1,592 @@
+"""The DuckDB backend: records in an embedded DuckDB database, a file or ``:memory:``.
+
+Table ``id, data, metadata, created_at, updated_at`` (0.11.0's layout) with data and metadata
+as tagged JSON text (docs/internals.md §3) in JSON columns. Batches cross into DuckDB as Arrow
+tables that the Rust extension builds as raw buffers, and results come back as Arrow record
+batches that the Rust core reads in place: what a query means is decided there, by the one
+evaluator every backend uses. DuckDB's SQL only narrows the rows read (``narrow``); its
+storage order, kept for a query without ``ORDER BY`` (``preserve_insertion_order``), is the
+order in which ids were first created.
+
+The async face runs each call in a worker thread, so the event loop is never blocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+try:
+    import duckdb
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "the duckdb backend needs the duckdb package; install it with: "
+        "pip install 'dataknobs-data[duckdb]'",
+        name="duckdb",
+    ) from exc
+import pyarrow as pa
+
+from .. import _native
+from ..exceptions import (
+    ConfigurationError,
+    DatabaseConnectionError,
+    DatabaseError,
+    DatabaseOperationError,
+    DuplicateRecordError,
+)
+from .native import NativeAsyncDatabase, NativeSyncDatabase, Row
+
+T = TypeVar("T")
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+#: Data field names that ``narrow`` may look up with a JSON path (nothing to quote or escape).
+_PLAIN_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+#: Rows per Arrow record batch read from DuckDB by search and count.
+_READ_BATCH = 8192
+
+
+def narrow(cond: Any, params: list[Any]) -> str | None:
+    """SQL over the table that every row matching ``cond`` satisfies, or None for no narrowing.
+
+    Only a superset: the core's evaluator decides every row read. So only what is cheap and
+    certain is translated: ``id`` compared with str, a plain data field equal to a str (a
+    stored str is JSON text that ``json_extract_string`` reads back unchanged; any other stored
+    value never equals a str), and AND / OR of those. An AND keeps the members it can
+    translate; an OR needs all of them; anything else reads every row.
+    """
+    kind = cond[0]
+    if kind == "filter":
+        _, field, op, value = cond
+        if field == "id":
+            if op == "=" and isinstance(value, str):
+                params.append(value)
+                return "id = ?"
+            if op == "in" and isinstance(value, list | tuple | set | frozenset):
+                members = [v for v in value if isinstance(v, str)]
+                params.append(members)
+                return "id IN (SELECT unnest(?::VARCHAR[]))"
+            return None
+        if op == "=" and isinstance(value, str) and _PLAIN_FIELD.match(field):
+            params.append(value)
+            return f"json_extract_string(data, '$.\"{field}\"') = ?"
+        return None
+    if kind == "and":
+        parts = [p for p in (narrow(c, params) for c in cond[1]) if p is not None]
+        return " AND ".join(f"({p})" for p in parts) if parts else None
+    if kind == "or":
+        mark = len(params)
+        ors = [narrow(c, params) for c in cond[1]]
+        if not ors or any(p is None for p in ors):
+            del params[mark:]
+            return None
+        return " OR ".join(f"({p})" for p in ors)
+    return None
+
+
+def _arrow_rows(rows: Sequence[Row]) -> pa.Table:
+    """The batch as an Arrow table (id, data, metadata) of tagged JSON text, built natively."""
+    columns = _native.encode_rows_arrow(rows)
+    arrays = [
+        pa.Array.from_buffers(
+            pa.large_string(), len(rows), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+        )
+        for offsets, data in columns
+    ]
+    return pa.Table.from_arrays(arrays, names=["id", "data", "metadata"])
+
+
+def _first_repeat(ids: Sequence[str]) -> str | None:
+    seen: set[str] = set()
+    for rid in ids:
+        if rid in seen:
+            return rid
+        seen.add(rid)
+    return None
+
+
+def _last_wins(rows: Sequence[Row]) -> list[Row]:
+    """One row per id, at the place of its first occurrence, with its last value."""
+    by_id: dict[str, Row] = {}
+    for row in rows:
+        by_id[row[0]] = row
+    return list(by_id.values())
+
+
+class _Page:
+    """A page of rows for the async cursor (internals §2: ``Page.take``)."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[Row]) -> None:
+        self._rows: list[Row] | None = rows
+
+    def take(self) -> list[Row]:
+        rows, self._rows = self._rows, None
+        if rows is None:
+            raise DatabaseError("this page was already taken")
+        return rows
+
+
+class DuckDBCursor:
+    """Pages of a query's result, read from its own DuckDB connection in Arrow batches.
+
+    Memory holds one batch of ``batch_size`` stored rows at a time (a sorted query holds its
+    matches, which the sort needs). The stream reads the snapshot its query started on.
+    """
+
+    def __init__(self, store: DuckDBStore, spec: Any, batch_size: int) -> None:
+        self._store = store
+        self._batch_size = max(1, int(batch_size))
+        self._shaper = _native.TextShaper(spec, store.source)
+        self._sorted = bool(spec and spec.get("sort"))
+        self._lock = threading.Lock()
+        self._done = False
+        self._pending: list[Row] = []
+        self._conn: Any = store._new_cursor()
+        try:
+            self._reader: Any = store._reader(self._conn, spec, self._batch_size)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def next_page(self, timeout: float | None = None) -> list[Row] | None:
+        """The next page, None at the end (``timeout`` is accepted; DuckDB reads locally)."""
+        with self._lock:
+            if self._store.closed:
+                self._finish()
+                raise DatabaseError("duckdb store is closed")
+            while not self._pending and not self._done:
+                self._fill()
+            if not self._pending:
+                return None
+            page = self._pending[: self._batch_size]
+            del self._pending[: self._batch_size]
+            return page
+
+    def _fill(self) -> None:
+        shaper = self._shaper
+        batch = None
+        if shaper.wants_more:
+            try:
+                batch = self._reader.read_next_batch()
+            except StopIteration:
+                batch = None
+            except duckdb.Error as exc:
+                self._finish()
+                raise DatabaseOperationError("stream_read", str(exc)) from exc
+        if batch is None:
+            self._pending.extend(shaper.finish())
+            self._finish()
+            return
+        shaper.feed(batch)
+        if not self._sorted:
+            self._pending.extend(shaper.take())
+
+    async def next_page_async(self, timeout: float | None = None) -> _Page | None:
+        """``next_page`` in a worker thread."""
+        page = await asyncio.to_thread(self.next_page, timeout)
+        return None if page is None else _Page(page)
+
+    def _finish(self) -> None:
+        if not self._done:
+            self._done = True
+            self._reader = None
+            self._conn.close()
+
+    def close(self) -> None:
+        """Stop the stream and release its connection; idempotent."""
+        with self._lock:
+            self._pending = []
+            self._finish()
+
+
+class DuckDBStore:
+    """The native store surface (internals §2) over one DuckDB connection.
+
+    Calls are serialised by a lock (a DuckDB connection serves one statement at a time); each
+    ``*_async`` twin runs the same call in a worker thread.
+    """
+
+    def __init__(self, path: str, table: str, read_only: bool, auto_create_table: bool) -> None:
+        if not _IDENTIFIER.match(table):
+            raise ConfigurationError(
+                "table",
+                f"invalid table name {table!r}: use letters, digits and _, "
+                "not starting with a digit",
+            )
+        self._table = f'"{table}"'
+        self.source = f'duckdb table "{table}"'
+        self._lock = threading.RLock()
+        self._cursors: weakref.WeakSet[DuckDBCursor] = weakref.WeakSet()
+        self.closed = False
+        if path != ":memory:" and not read_only:
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = duckdb.connect(path, read_only=read_only)
+        except duckdb.Error as exc:
+            raise DatabaseConnectionError("duckdb", f"cannot open {path!r}: {exc}") from exc
+        try:
+            # Storage order is the table's physical order, which DuckDB keeps for a query
+            # without ORDER BY only under this setting (its default, made certain here).
+            self._conn.execute("SET preserve_insertion_order = true")
+            if auto_create_table and not read_only:
+                self._conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self._table} ("
+                    "id VARCHAR PRIMARY KEY, data JSON NOT NULL, metadata JSON, "
+                    "created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, "
+                    "updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)"
+                )
+            else:
+                found = self._conn.execute(
+                    "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                    [table],
+                ).fetchall()
+                if not found[0][0]:
+                    raise DatabaseOperationError(
+                        "connect",
+                        f"table {table!r} does not exist and auto_create_table is false",
+                    )
+        except duckdb.Error as exc:
+            self._conn.close()
+            raise DatabaseOperationError("connect", str(exc)) from exc
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _run(self, operation: str, work: Callable[[Any], T]) -> T:
+        """``work(connection)`` under the lock, DuckDB errors as DatabaseOperationError."""
+        with self._lock:
+            if self.closed:
+                raise DatabaseError("duckdb store is closed")
+            try:
+                return work(self._conn)
+            except duckdb.Error as exc:
+                raise DatabaseOperationError(operation, str(exc)) from exc
+
+    def _in_transaction(self, conn: Any, work: Callable[[], T]) -> T:
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            result = work()
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    def _new_cursor(self) -> Any:
+        with self._lock:
+            if self.closed:
+                raise DatabaseError("duckdb store is closed")
+            return self._conn.cursor()
+
+    def _select(self, spec: Any, params: list[Any]) -> str:
+        where = None
+        cond = spec.get("where") if spec else None
+        if cond is not None:
+            where = narrow(cond, params)
+        sql = f"SELECT id, data::VARCHAR, metadata::VARCHAR FROM {self._table}"
+        return sql if where is None else f"{sql} WHERE {where}"
+
+    def _reader(self, conn: Any, spec: Any, batch_size: int) -> Any:
+        params: list[Any] = []
+        sql = self._select(spec, params)
+        return conn.sql(sql, params=params or None).to_arrow_reader(batch_size)
+
+    def _count_all(self, conn: Any) -> int:
+        # fetchall, not fetchone: a result left unfinished blocks the connection's next call.
+        return int(conn.execute(f"SELECT count(*) FROM {self._table}").fetchall()[0][0])
+
+    def _existing(self, conn: Any, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        found = conn.execute(
+            f"SELECT id FROM {self._table} WHERE id IN (SELECT unnest(?::VARCHAR[]))", [list(ids)]
+        ).fetchall()
+        return {r[0] for r in found}
+
+    def _insert(self, conn: Any, rows: Sequence[Row], tail: str = "") -> None:
+        batch = _arrow_rows(rows)
+        conn.register("_dk_batch", batch)
+        try:
+            conn.execute(
+                f"INSERT INTO {self._table} (id, data, metadata) "
+                f"SELECT id, data, metadata FROM _dk_batch{tail}"
+            )
+        finally:
+            conn.unregister("_dk_batch")
+
+    # -- the store surface -----------------------------------------------------------------
+    def create_batch(self, rows: Sequence[Row]) -> list[str]:
+        """All or nothing: an id stored or repeated in ``rows`` raises DuplicateRecordError."""
+        ids = [r[0] for r in rows]
+        repeat = _first_repeat(ids)
+        if repeat is not None:
+            raise DuplicateRecordError(repeat)
+        if not rows:
+            return []
+
+        def work(conn: Any) -> list[str]:
+            try:
+                self._insert(conn, rows)
+            except duckdb.ConstraintException:
+                stored = self._existing(conn, ids)
+                first = next((rid for rid in ids if rid in stored), None)
+                if first is None:
+                    raise
+                raise DuplicateRecordError(first) from None
+            return ids
+
+        return self._run("create", work)
+
+    def create_missing(self, rows: Sequence[Row]) -> list[bool]:
+        """Store the rows whose id is absent (first occurrence wins); True where stored."""
+        if not rows:
+            return []
+
+        def work(conn: Any) -> list[bool]:
+            def body() -> list[bool]:
+                stored = self._existing(conn, [r[0] for r in rows])
+                fresh: list[Row] = []
+                out: list[bool] = []
+                for row in rows:
+                    new = row[0] not in stored
+                    if new:
+                        stored.add(row[0])
+                        fresh.append(row)
+                    out.append(new)
+                if fresh:
+                    self._insert(conn, fresh)
+                return out
+
+            return self._in_transaction(conn, body)
+
+        return self._run("create", work)
+
+    def upsert_batch(self, rows: Sequence[Row]) -> list[str]:
+        """Insert or replace each row; a stored id keeps its place."""
+        if not rows:
+            return []
+        unique = _last_wins(rows)
+        tail = (
+            " ON CONFLICT (id) DO UPDATE SET data = excluded.data, "
+            "metadata = excluded.metadata, updated_at = excluded.updated_at"
+        )
+        self._run("upsert", lambda conn: self._insert(conn, unique, tail))
+        return [r[0] for r in rows]
+
+    def update_batch(self, rows: Sequence[Row]) -> list[bool]:
+        """Replace the stored rows; False where the id is missing."""
+        if not rows:
+            return []
+        unique = _last_wins(rows)
+
+        def work(conn: Any) -> list[bool]:
+            def body() -> list[bool]:
+                stored = self._existing(conn, [r[0] for r in unique])
+                present = [r for r in unique if r[0] in stored]
+                if present:
+                    conn.register("_dk_batch", _arrow_rows(present))
+                    try:
+                        conn.execute(
+                            f"UPDATE {self._table} AS t SET data = b.data, "
+                            "metadata = b.metadata, updated_at = CURRENT_TIMESTAMP "
+                            "FROM _dk_batch AS b WHERE t.id = b.id"
+                        )
+                    finally:
+                        conn.unregister("_dk_batch")
+                return [r[0] in stored for r in rows]
+
+            return self._in_transaction(conn, body)
+
+        return self._run("update", work)
+
+    def read_batch(self, ids: Sequence[str]) -> list[Row | None]:
+        """The rows under ``ids``, in input order; None where missing."""
+        ids = list(ids)
+        if not ids:
+            return []
+
+        def work(conn: Any) -> dict[str, Row]:
+            reader = conn.sql(
+                f"SELECT id, data::VARCHAR, metadata::VARCHAR FROM {self._table} "
+                "WHERE id IN (SELECT unnest(?::VARCHAR[]))",
+                params=[ids],
+            ).to_arrow_reader(_READ_BATCH)
+            found: dict[str, Row] = {}
+            for batch in reader:
+                for row in _native.rows_from_arrow(batch, self.source):
+                    found[row[0]] = row
+            return found
+
+        found = self._run("read", work)
+        return [found.get(rid) for rid in ids]
+
+    def exists_batch(self, ids: Sequence[str]) -> list[bool]:
+        """Whether each id is stored."""
+        ids = list(ids)
+        stored = self._run("exists", lambda conn: self._existing(conn, ids))
+        return [rid in stored for rid in ids]
+
+    def delete_batch(self, ids: Sequence[str]) -> list[bool]:
+        """Remove each id; True where it was stored (a repeated id: its first occurrence)."""
+        ids = list(ids)
+        if not ids:
+            return []
+
+        def work(conn: Any) -> list[bool]:
+            def body() -> list[bool]:
+                stored = self._existing(conn, ids)
+                if stored:
+                    conn.execute(
+                        f"DELETE FROM {self._table} WHERE id IN (SELECT unnest(?::VARCHAR[]))",
+                        [sorted(stored)],
+                    )
+                out = []
+                for rid in ids:
+                    out.append(rid in stored)
+                    stored.discard(rid)
+                return out
+
+            return self._in_transaction(conn, body)
+
+        return self._run("delete", work)
+
+    def search(self, spec: Any) -> list[Row]:
+        """The rows the query returns, shaped by the core (internals §1)."""
+        shaper = _native.TextShaper(spec, self.source)
+
+        def work(conn: Any) -> list[Row]:
+            if shaper.wants_more:
+                for batch in self._reader(conn, spec, _READ_BATCH):
+                    shaper.feed(batch)
+                    if not shaper.wants_more:
+                        break
+            rows: list[Row] = shaper.finish()
+            return rows
+
+        return self._run("search", work)
+
+    def count(self, spec: Any) -> int:
+        """How many rows match the condition (offset, limit and sort ignored)."""
+        cond = spec.get("where") if spec else None
+        if cond is None:
+            return self._run(
+                "count",
+                lambda conn: self._count_all(conn),
+            )
+        shaper = _native.TextShaper({"where": cond}, self.source)
+
+        def work(conn: Any) -> int:
+            return sum(shaper.count(b) for b in self._reader(conn, {"where": cond}, _READ_BATCH))
+
+        return self._run("count", work)
+
+    def clear(self) -> int:
+        """Remove every row; return how many there were."""
+
+        def work(conn: Any) -> int:
+            def body() -> int:
+                n = self._count_all(conn)
+                conn.execute(f"DELETE FROM {self._table}")
+                return n
+
+            return self._in_transaction(conn, body)
+
+        return self._run("clear", work)
+
+    def stream(self, spec: Any, batch_size: int, prefetch: int = 1) -> DuckDBCursor:
+        """A cursor over the query's result in pages of at most ``batch_size`` rows."""
+        try:
+            cursor = DuckDBCursor(self, spec, batch_size)
+        except duckdb.Error as exc:
+            raise DatabaseOperationError("stream_read", str(exc)) from exc
+        self._cursors.add(cursor)
+        return cursor
+
+    def close(self) -> None:
+        """Close the connection (and every open stream); idempotent."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            for cursor in list(self._cursors):
+                cursor.close()
+            self._conn.close()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.endswith("_async"):
+            blocking = getattr(self, name[: -len("_async")])
+
+            async def run(*args: Any) -> Any:
+                return await asyncio.to_thread(blocking, *args)
+
+            return run
+        raise AttributeError(name)
+
+
+class _DuckDBConfig:
+    BACKEND_NAME: ClassVar[str] = "duckdb"
+    CONFIG_KEYS: ClassVar[frozenset[str] | None] = frozenset(
+        {"path", "table", "timeout", "read_only", "auto_create_table"}
+    )
+    config: dict[str, Any]
+
+    @property
+    def db_path(self) -> str:
+        """The database file, or ``:memory:``."""
+        return str(self.config.get("path", ":memory:"))
+
+    @property
+    def table_name(self) -> str:
+        """The records table."""
+        return str(self.config.get("table", "records"))
+
+    def _open_store(self) -> DuckDBStore:
+        cfg = self.config
+        timeout = cfg.get("timeout", 5.0)
+        # Kept for 0.11.0's configs; a local DuckDB connection has nothing to wait for.
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 0:
+            raise ConfigurationError(
+                "timeout", f"must be a non-negative number of seconds, got {timeout!r}"
+            )
+        return DuckDBStore(
+            self.db_path,
+            self.table_name,
+            _flag(cfg, "read_only", False),
+            _flag(cfg, "auto_create_table", True),
+        )
+
+
+def _flag(cfg: dict[str, Any], key: str, default: bool) -> bool:
+    """A boolean config value; YAML or environment strings such as "false" and "0" count."""
+    value = cfg.get(key, default)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    if isinstance(value, int):
+        return bool(value)
+    raise ConfigurationError(key, f"expected a boolean, got {value!r}")
+
+
+class SyncDuckDBDatabase(_DuckDBConfig, NativeSyncDatabase):
+    """Records in an embedded DuckDB database (``path``, default ``:memory:``)."""
+
+
+class AsyncDuckDBDatabase(_DuckDBConfig, NativeAsyncDatabase):
+    """Records in an embedded DuckDB database, async face (calls run in worker threads)."""
+
+    CONFIG_KEYS: ClassVar[frozenset[str] | None] = frozenset(
+        {"path", "table", "timeout", "read_only", "auto_create_table", "max_workers"}
+    )
+
+
+__all__ = ["AsyncDuckDBDatabase", "DuckDBCursor", "DuckDBStore", "SyncDuckDBDatabase", "narrow"]
