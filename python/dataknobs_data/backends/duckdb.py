@@ -562,20 +562,29 @@ class _DuckDBConfig:
         """The records table."""
         return str(self.config.get("table", "records"))
 
-    def _open_store(self) -> DuckDBStore:
-        cfg = self.config
-        timeout = cfg.get("timeout", 5.0)
-        # Kept for 0.11.0's configs; a local DuckDB connection has nothing to wait for.
+    @property
+    def timeout(self) -> float:
+        """Seconds (kept for 0.11.0's configs: a local DuckDB connection waits for nothing)."""
+        timeout = self.config.get("timeout", 5.0)
         if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 0:
             raise ConfigurationError(
                 "timeout", f"must be a non-negative number of seconds, got {timeout!r}"
             )
-        return DuckDBStore(
-            self.db_path,
-            self.table_name,
-            _flag(cfg, "read_only", False),
-            _flag(cfg, "auto_create_table", True),
-        )
+        return float(timeout)
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the database is opened read-only."""
+        return _flag(self.config, "read_only", False)
+
+    @property
+    def auto_create_table(self) -> bool:
+        """Whether a missing table is created on connect (else connecting fails)."""
+        return _flag(self.config, "auto_create_table", True)
+
+    def _open_store(self) -> DuckDBStore:
+        _ = self.timeout  # a bad value fails the open, as every other key's does
+        return DuckDBStore(self.db_path, self.table_name, self.read_only, self.auto_create_table)
 
 
 def _flag(cfg: dict[str, Any], key: str, default: bool) -> bool:
@@ -597,11 +606,20 @@ class SyncDuckDBDatabase(_DuckDBConfig, NativeSyncDatabase):
 
 
 class AsyncDuckDBDatabase(_DuckDBConfig, NativeAsyncDatabase):
-    """Records in an embedded DuckDB database, async face (calls run in worker threads)."""
+    """Records in an embedded DuckDB database, async face (calls run in worker threads).
+
+    ``max_workers`` (0.11.0's thread-pool size) is accepted; a store runs one call at a time
+    on its connection, so the calls go to asyncio's default executor.
+    """
 
     CONFIG_KEYS: ClassVar[frozenset[str] | None] = frozenset(
         {"path", "table", "timeout", "read_only", "auto_create_table", "max_workers"}
     )
+
+    @property
+    def max_workers(self) -> int:
+        """0.11.0's thread-pool size (default 4)."""
+        return int(self.config.get("max_workers", 4))
 
 
 __all__ = ["AsyncDuckDBDatabase", "DuckDBCursor", "DuckDBStore", "SyncDuckDBDatabase", "narrow"]
