@@ -233,3 +233,25 @@ async def test_async_calls_leave_the_event_loop_free(tmp_path: Path) -> None:
     assert len(found) == 10
     assert ticks > 1
     await db.close()
+
+
+def test_apply_runs_a_commit_in_one_transaction(tmp_path: Path) -> None:
+    from dataknobs_data.backends.duckdb import DuckDBStore
+
+    store = DuckDBStore(str(tmp_path / "tx.duckdb"), "records", False, True)
+    store.create_batch([("a", {"v": 1}, {})])
+    done = store.apply(
+        [
+            ("create", [("b", {"v": 2}, {})]),
+            ("upsert", [("a", {"v": 10}, {}), ("c", {"v": 3}, {})]),
+            ("delete", ["b", "missing"]),
+        ]
+    )
+    assert done == 4
+    assert [r[0] for r in store.search(None)] == ["a", "c"]
+    # A failure anywhere leaves nothing of the commit behind.
+    with pytest.raises(DuplicateRecordError, match="c"):
+        store.apply([("delete", ["a"]), ("create", [("d", {}, {}), ("c", {}, {})])])
+    assert [(r[0], r[1]) for r in store.search(None)] == [("a", {"v": 10}), ("c", {"v": 3})]
+    assert store.is_transactional()
+    store.close()

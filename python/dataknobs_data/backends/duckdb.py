@@ -336,27 +336,58 @@ class DuckDBStore:
             conn.unregister("_dk_batch")
 
     # -- the store surface -----------------------------------------------------------------
-    def create_batch(self, rows: Sequence[Row]) -> list[str]:
-        """All or nothing: an id stored or repeated in ``rows`` raises DuplicateRecordError."""
+    def _create(self, conn: Any, rows: Sequence[Row], precheck: bool = False) -> list[str]:
+        """Insert all of ``rows`` or none; a collision raises DuplicateRecordError naming the
+        first colliding id in input order. ``precheck`` looks the ids up before the insert:
+        inside a transaction, which a failed statement aborts, there is no asking afterwards."""
         ids = [r[0] for r in rows]
         repeat = _first_repeat(ids)
         if repeat is not None:
             raise DuplicateRecordError(repeat)
         if not rows:
             return []
+        if precheck:
+            self._raise_if_stored(conn, ids)
+        try:
+            self._insert(conn, rows)
+        except duckdb.ConstraintException:
+            self._raise_if_stored(conn, ids)
+            raise
+        return ids
 
-        def work(conn: Any) -> list[str]:
-            try:
-                self._insert(conn, rows)
-            except duckdb.ConstraintException:
-                stored = self._existing(conn, ids)
-                first = next((rid for rid in ids if rid in stored), None)
-                if first is None:
-                    raise
-                raise DuplicateRecordError(first) from None
-            return ids
+    def _raise_if_stored(self, conn: Any, ids: Sequence[str]) -> None:
+        stored = self._existing(conn, ids)
+        first = next((rid for rid in ids if rid in stored), None)
+        if first is not None:
+            raise DuplicateRecordError(first) from None
 
-        return self._run("create", work)
+    def _upsert(self, conn: Any, rows: Sequence[Row]) -> list[str]:
+        if rows:
+            tail = (
+                " ON CONFLICT (id) DO UPDATE SET data = excluded.data, "
+                "metadata = excluded.metadata, updated_at = excluded.updated_at"
+            )
+            self._insert(conn, _last_wins(rows), tail)
+        return [r[0] for r in rows]
+
+    def _delete(self, conn: Any, ids: Sequence[str]) -> list[bool]:
+        if not ids:
+            return []
+        removed = self._returned(
+            conn.execute(
+                f"DELETE FROM {self._table} WHERE {self._id_match(ids)} RETURNING id",
+                [ids[0] if len(ids) == 1 else list(ids)],
+            ).fetchall()
+        )
+        out = []
+        for rid in ids:
+            out.append(rid in removed)
+            removed.discard(rid)
+        return out
+
+    def create_batch(self, rows: Sequence[Row]) -> list[str]:
+        """All or nothing: an id stored or repeated in ``rows`` raises DuplicateRecordError."""
+        return self._run("create", lambda conn: self._create(conn, rows))
 
     def create_missing(self, rows: Sequence[Row]) -> list[bool]:
         """Store the rows whose id is absent (first occurrence wins); True where stored."""
@@ -382,15 +413,7 @@ class DuckDBStore:
 
     def upsert_batch(self, rows: Sequence[Row]) -> list[str]:
         """Insert or replace each row; a stored id keeps its place."""
-        if not rows:
-            return []
-        unique = _last_wins(rows)
-        tail = (
-            " ON CONFLICT (id) DO UPDATE SET data = excluded.data, "
-            "metadata = excluded.metadata, updated_at = excluded.updated_at"
-        )
-        self._run("upsert", lambda conn: self._insert(conn, unique, tail))
-        return [r[0] for r in rows]
+        return self._run("upsert", lambda conn: self._upsert(conn, rows))
 
     def update_batch(self, rows: Sequence[Row]) -> list[bool]:
         """Replace the stored rows; False where the id is missing."""
@@ -460,24 +483,39 @@ class DuckDBStore:
 
     def delete_batch(self, ids: Sequence[str]) -> list[bool]:
         """Remove each id; True where it was stored (a repeated id: its first occurrence)."""
-        ids = list(ids)
-        if not ids:
-            return []
+        return self._run("delete", lambda conn: self._delete(conn, list(ids)))
 
-        def work(conn: Any) -> set[str]:
-            return self._returned(
-                conn.execute(
-                    f"DELETE FROM {self._table} WHERE {self._id_match(ids)} RETURNING id",
-                    [ids[0] if len(ids) == 1 else ids],
-                ).fetchall()
-            )
+    def apply(self, ops: Sequence[tuple[str, Sequence[Any]]]) -> int:
+        """A transaction's batches (``("create" | "upsert", rows)``, ``("delete", ids)``) in
+        one DuckDB transaction: all applied, or on the first failure none. Returns how many
+        records they wrote or removed."""
 
-        removed = self._run("delete", work)
-        out = []
-        for rid in ids:
-            out.append(rid in removed)
-            removed.discard(rid)
-        return out
+        def work(conn: Any) -> int:
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                affected = 0
+                for kind, items in ops:
+                    if kind == "create":
+                        affected += len(self._create(conn, items, precheck=True))
+                    elif kind == "upsert":
+                        affected += len(self._upsert(conn, items))
+                    elif kind == "delete":
+                        affected += sum(self._delete(conn, list(items)))
+                    else:
+                        raise DatabaseOperationError(
+                            "transaction", f"unknown batch kind {kind!r} (create, upsert, delete)"
+                        )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return affected
+
+        return self._run("transaction", work)
+
+    def is_transactional(self) -> bool:
+        """``apply`` is all or nothing (one DuckDB transaction)."""
+        return True
 
     def search(self, spec: Any) -> list[Row]:
         """The rows the query returns, shaped by the core (internals §1)."""
