@@ -58,8 +58,11 @@ fmt: venv
 	$(VENV)/bin/ruff format python tests benches scripts
 	$(VENV)/bin/ruff check --fix python tests benches scripts
 
-test-rust: venv
-	LD_LIBRARY_PATH="$(PY_LIBDIR)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}" cargo test --workspace
+# The store tests against a live PostgreSQL get the tests' throwaway cluster (or the server in
+# DKDATA_PG_DSN); without one they fail rather than pass unrun.
+test-rust: venv services
+	LD_LIBRARY_PATH="$(PY_LIBDIR)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}" \
+		$(PY) scripts/with_postgres.py cargo test --workspace
 
 # The servers the tests start (tests/services/): PostgreSQL from Debian's package, unless
 # DKDATA_PG_DSN points at one that runs. A fresh CI machine lacks it; apt's lists are

@@ -442,3 +442,32 @@ def test_stream_config_validation() -> None:
         StreamConfig(prefetch=-1)
     with pytest.raises(ValueError, match="timeout"):
         StreamConfig(timeout=0)
+
+
+# ---------------------------------------------------------------- version tokens (0.11.0)
+
+
+def test_conditional_writes_with_version_tokens(db: SyncDatabase) -> None:
+    from dataknobs_data.exceptions import ConcurrencyError
+
+    db.create(Record({"n": 1}, id="v"))
+    token = db.get_version("v")
+    assert token is not None and db.get_version("missing") is None
+    assert db.update("v", Record({"n": 2}), expected_version=token)
+    # The token read before that update is stale now: the write is refused, nothing changes.
+    with pytest.raises(ConcurrencyError) as info:
+        db.update("v", Record({"n": 3}), expected_version=token)
+    assert info.value.context["id"] == "v"
+    assert info.value.context["expected_version"] == token
+    assert db.read("v")["n"] == 2  # type: ignore[index]
+    with pytest.raises(ConcurrencyError):
+        db.delete("v", expected_version=token)
+    # A conditional upsert never inserts.
+    with pytest.raises(ConcurrencyError):
+        db.upsert("new", Record({"n": 0}), expected_version=token)
+    assert not db.exists("new")
+    assert not db.update("missing", Record({"n": 0}), expected_version=token)
+    fresh = db.get_version("v")
+    assert db.upsert("v", Record({"n": 4}), expected_version=fresh) == "v"
+    assert db.delete("v", expected_version=db.get_version("v"))
+    assert not db.exists("v")

@@ -109,3 +109,20 @@ def test_one_database_across_two_event_loops(backend: BackendSpec) -> None:
     assert asyncio.run(second()) == sum(
         1 for p in PEOPLE if isinstance(p.get("age"), (int, float)) and p["age"] > 20
     )
+
+
+async def test_conditional_writes_with_version_tokens(adb: AsyncDatabase) -> None:
+    from dataknobs_data.exceptions import ConcurrencyError
+
+    await adb.create(Record({"n": 1}, id="v"))
+    token = await adb.get_version("v")
+    assert token is not None and await adb.get_version("missing") is None
+    assert await adb.update("v", Record({"n": 2}), expected_version=token)
+    with pytest.raises(ConcurrencyError):
+        await adb.update("v", Record({"n": 3}), expected_version=token)
+    with pytest.raises(ConcurrencyError):
+        await adb.upsert("new", Record({"n": 0}), expected_version=token)
+    assert not await adb.exists("new")
+    record = await adb.read("v")
+    assert record is not None and record["n"] == 2
+    assert await adb.delete("v", expected_version=await adb.get_version("v"))

@@ -57,7 +57,7 @@ CASES: list[tuple[DataknobsDataError, str]] = [
         "Configuration error for 'path': must be a string",
     ),
     (ConcurrencyError("version conflict"), "Concurrency error: version conflict"),
-    (TransactionError("rolled back"), "rolled back"),
+    (TransactionError("rolled back"), "Transaction error: rolled back"),
     (MigrationError("v1", "v2", "field missing"), "Migration from v1 to v2 failed: field missing"),
 ]
 
@@ -136,3 +136,51 @@ def test_hierarchy() -> None:
     assert issubclass(DataFormatError, SerializationError)
     for cls in (DatabaseError, QueryError, SerializationError, MigrationError, ConcurrencyError):
         assert issubclass(cls, DataknobsDataError)
+
+
+def test_categories_of_0_11_0() -> None:
+    # The categories code written for 0.11.0 catches (its dataknobs_common hierarchy).
+    from dataknobs_data import exceptions as exc
+
+    assert exc.DataknobsError is DataknobsDataError
+    assert issubclass(DuplicateRecordError, ConcurrencyError)
+    for cls in (RecordNotFoundError, BackendNotFoundError):
+        assert issubclass(cls, exc.NotFoundError)
+    for cls in (DatabaseOperationError, QueryError, TransactionError, MigrationError):
+        assert issubclass(cls, exc.OperationError)
+    for cls in (DatabaseError, DatabaseConnectionError):
+        assert issubclass(cls, exc.ResourceError)
+    for cls in (RecordValidationError, FieldTypeError, DataFormatError):
+        assert issubclass(cls, exc.ValidationError)
+
+
+def test_context_holds_the_facts_and_details_is_the_same_dict() -> None:
+    err = DuplicateRecordError("a")
+    assert err.context == {"id": "a"}
+    assert err.details is err.context
+    assert RecordNotFoundError("z").context == {"id": "z"}
+    assert BackendNotFoundError("x", ["memory"]).context == {
+        "backend": "x",
+        "available": ["memory"],
+    }
+    assert ConfigurationError("path", "missing").context == {"parameter": "path"}
+    assert DataknobsDataError("m", {"k": 1}).context == {"k": 1}
+    assert DataknobsDataError("m", details={"k": 2}).details == {"k": 2}
+    assert DataknobsDataError("m").context == {}
+    stale = ConcurrencyError("record was modified concurrently", context={"id": "a"})
+    assert str(stale) == "Concurrency error: record was modified concurrently"
+    assert stale.context == {"id": "a"}
+    back = pickle.loads(pickle.dumps(stale))
+    assert (str(back), back.context) == (str(stale), stale.context)
+
+
+def test_capability_not_supported() -> None:
+    from dataknobs_data.exceptions import CapabilityNotSupportedError, OperationError
+
+    class Host:
+        pass
+
+    err = CapabilityNotSupportedError("transactions", Host())
+    assert isinstance(err, OperationError)
+    assert str(err) == "Host does not support 'transactions'"
+    assert err.context == {"capability": "transactions", "host": "Host"}

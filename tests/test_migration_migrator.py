@@ -388,3 +388,33 @@ def test_limited_query_totals_and_validation(
     progress = Migrator().migrate(src, dst, query=query, batch_size=4)
     assert progress.total == 10 and progress.succeeded == 10 and progress.percent == 100.0
     assert Migrator().validate_migration(src, dst, query=query) == (True, [])
+
+
+def test_migration_progress_accountant_and_batch_failure() -> None:
+    from dataknobs_data.migration.migrator import MigrationProgressAccountant
+    from dataknobs_data.streaming import drive_batch_with_fallback
+
+    progress = MigrationProgress()
+    progress.record_batch_failure(3, "bulk lost 3", ValueError("x"))
+    progress.record_batch_failure(0, "nothing")
+    assert (progress.processed, progress.failed, len(progress.errors)) == (3, 3, 1)
+    assert progress.errors[0]["count"] == 3 and progress.errors[0]["exception_type"] == "ValueError"
+
+    written: list[str] = []
+
+    def single(record: Record) -> None:
+        if record.get("bad"):
+            raise ValueError("no")
+        written.append(str(record.id))
+
+    batch = [Record({}, id="a"), Record({"bad": True}, id="b"), Record({}, id="c")]
+    # Fail-fast without a handler: the failure re-raises and "c" is not written.
+    strict = MigrationProgress()
+    with pytest.raises(ValueError):
+        drive_batch_with_fallback(batch, None, single, MigrationProgressAccountant(strict))
+    assert written == ["a"] and (strict.succeeded, strict.failed) == (1, 1)
+    # With a handler that says go on, every other record is written.
+    lenient = MigrationProgress()
+    accountant = MigrationProgressAccountant(lenient, on_error=lambda exc, rec: True)
+    assert drive_batch_with_fallback(batch, None, single, accountant)
+    assert (lenient.succeeded, lenient.failed) == (2, 1)

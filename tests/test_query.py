@@ -362,3 +362,65 @@ def test_apply_query_rejects_negative_paging() -> None:
     q.limit_value = -1
     with pytest.raises(QueryError):
         apply_query(people(), q)
+
+
+# ---------------------------------------------------------------------------- 0.11.0 surface
+
+
+def test_set_limit_and_offset_and_their_readers() -> None:
+    q = Query().filter("a", ">", 1).set_limit(5).set_offset(2)
+    assert (q.limit_value, q.offset_value) == (5, 2)
+    assert (q.limit_property, q.offset_property) == (5, 2)
+    q.sort_by("b", "desc")
+    assert q.sort_property == [SortSpec("b", SortOrder.DESC)]
+    assert Query().limit(value=3).offset(value=1).to_dict()["limit"] == 3
+    with pytest.raises(QueryError):
+        Query().set_limit(-1)
+
+
+def test_to_dict_leaves_out_unset_keys() -> None:
+    assert Query().to_dict() == {"filters": [], "sort": []}
+    full = Query().filter("a", "=", 1).sort_by("b", "desc").set_limit(5).set_offset(2)
+    full.select("a")
+    assert full.to_dict() == {
+        "filters": [{"field": "a", "operator": "=", "value": 1}],
+        "sort": [{"field": "b", "order": "desc"}],
+        "limit": 5,
+        "offset": 2,
+        "fields": ["a"],
+    }
+    assert Query.from_dict(full.to_dict()).to_dict() == full.to_dict()
+
+
+def test_filter_value_and_record_value_keyword() -> None:
+    f = Filter("age", Operator.GT, 30)
+    assert f.value == 30
+    assert f.matches(record_value=31) and not f.matches(record_value=30)
+
+
+def test_coerce_operator_and_sort_order() -> None:
+    from dataknobs_data.query import coerce_operator, coerce_sort_order
+
+    assert coerce_operator("==") is Operator.EQ
+    assert coerce_operator("NOT BETWEEN") is Operator.NOT_BETWEEN
+    assert coerce_operator(Operator.IN) is Operator.IN
+    with pytest.raises(ValueError, match="bogus"):
+        coerce_operator("bogus")
+    assert coerce_sort_order("DESC") is SortOrder.DESC
+    assert coerce_sort_order(SortOrder.ASC) is SortOrder.ASC
+    with pytest.raises(ValueError, match="sideways"):
+        coerce_sort_order("sideways")
+
+
+def test_storage_key_field() -> None:
+    from dataknobs_data.query import RESERVED_KEY_FIELD, is_storage_key_field
+
+    assert RESERVED_KEY_FIELD == "id"
+    assert is_storage_key_field("id") and not is_storage_key_field("user_id")
+
+
+def test_empty_or_adds_nothing() -> None:
+    # As 0.11.0: Query().or_() is the query itself, not "OR of nothing" (which is False).
+    rows = [Record({"a": 1}), Record({"a": 2})]
+    assert len(apply_query(rows, Query().or_())) == 2
+    assert [r["a"] for r in apply_query(rows, Query().filter("a", "=", 1).or_())] == [1]

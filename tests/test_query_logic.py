@@ -182,3 +182,42 @@ def test_to_spec_rejects_negative_paging() -> None:
     cq.limit_value = -2
     with pytest.raises(QueryError):
         to_spec(cq)
+
+
+# ---------------------------------------------------------------------------- 0.11.0 surface
+
+
+def test_condition_from_dict() -> None:
+    from dataknobs_data.query_logic import condition_from_dict
+
+    tree = LogicCondition(LogicOperator.OR, [A1, FilterCondition(Filter("b", ">", 2))])
+    back = condition_from_dict(tree.to_dict())
+    assert isinstance(back, LogicCondition) and back.to_dict() == tree.to_dict()
+    assert back.matches(Record({"b": 3})) and not back.matches(Record({"b": 1}))
+    with pytest.raises(ValueError, match="nonsense"):
+        condition_from_dict({"type": "nonsense"})
+
+
+def test_complex_query_attributes_and_sparse_to_dict() -> None:
+    cq = Query().filter("a", "=", 1).sort_by("a").set_limit(3).or_(Filter("b", "=", 2))
+    assert cq.condition is not None
+    assert (cq.limit_value, cq.offset_value, cq.fields) == (3, None, None)
+    assert ComplexQuery().to_dict() == {}
+    assert set(cq.to_dict()) == {"condition", "sort", "limit"}
+    assert ComplexQuery.from_dict(cq.to_dict()).to_dict() == cq.to_dict()
+
+
+def test_and_or_take_queries_by_keyword() -> None:
+    either = ComplexQuery.OR(queries=[Query().filter("a", "=", 1), Query().filter("a", "=", 2)])
+    both = ComplexQuery.AND(queries=[Query().filter("a", ">", 0), Query().filter("a", "<", 2)])
+    rows = [Record({"a": n}) for n in (1, 2, 3)]
+    assert [r["a"] for r in rows if either.matches(r)] == [1, 2]
+    assert [r["a"] for r in rows if both.matches(r)] == [1]
+
+
+def test_builder_keywords_of_0_11_0() -> None:
+    built = QueryBuilder().where("a", ">", 0).not_(condition=Filter("a", "=", 2)).limit(value=5)
+    cq = built.build()
+    rows = [Record({"a": n}) for n in (1, 2, 3)]
+    assert [r["a"] for r in rows if cq.matches(r)] == [1, 3]
+    assert cq.limit_value == 5

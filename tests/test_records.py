@@ -119,8 +119,13 @@ def test_get_value_paths() -> None:
     assert r.get_value("tags.-1", "dflt") == "dflt"
     assert r.get_value("metadata.owner.name") == "ann"
     assert r.get_value("missing", 7) == 7
-    assert r.get("a.b.c") == 5
+    # get() is the exact-key accessor (0.11.0): no path walking.
+    assert r.get("a.b.c") is None
+    assert r.get("a.b") == "literal"
     assert r.get("nope", "d") == "d"
+    assert r.get_value("fields.a.b.c") == 5
+    assert r.get_nested_value("metadata.owner.name") == "ann"
+    assert r.get_nested_value("a.zz", "dflt") == "dflt"
     shadow = Record({"metadata": {"x": 1}}, metadata={"x": 2})
     assert shadow.get_value("metadata.x") == 1
 
@@ -214,11 +219,12 @@ def test_to_dict_flat() -> None:
 
 def test_to_dict_structured() -> None:
     r = Record({"a": 1}, metadata={"m": 1}, id="r1")
+    # As 0.11.0: "metadata" only when include_metadata is asked for.
     assert r.to_dict(flatten=False) == {
         "fields": {"a": {"name": "a", "value": 1, "type": "integer", "metadata": {}}},
         "id": "r1",
-        "metadata": {"m": 1},
     }
+    assert r.to_dict(flatten=False, include_metadata=True)["metadata"] == {"m": 1}
     assert r.to_dict(flatten=False, include_field_objects=False)["fields"] == {"a": 1}
 
 
@@ -229,7 +235,7 @@ def test_from_dict_round_trips_and_does_not_mutate() -> None:
     back = Record.from_dict(flat)
     assert flat == snapshot
     assert back.id == "r1" and back.data == {"a": 1, "b": 2} and back.metadata == {"m": 1}
-    structured = Record.from_dict(r.to_dict(flatten=False))
+    structured = Record.from_dict(r.to_dict(flatten=False, include_metadata=True))
     assert structured == r
     assert structured.fields["b"].type is FieldType.FLOAT
     plain = Record.from_dict({"fields": {"a": 5}, "id": "q"})
@@ -285,3 +291,39 @@ def test_rows_round_trip_100k() -> None:
     back = [r._to_row() for r in records]
     assert back == rows
     assert records[-1].id == "id99999" and records[-1]["age"] == 99_999
+
+
+def test_record_id_field_supplies_the_id() -> None:
+    assert Record({"record_id": "r9", "a": 1}).id == "r9"
+    # "id" in data, then metadata["id"], then "record_id" (0.11.0's order).
+    assert Record({"id": "i1", "record_id": "r9"}).id == "i1"
+    assert Record({"record_id": "r9"}, metadata={"id": "m"}).id == "m"
+    assert Record({"record_id": "r9"}).to_dict() == {"record_id": "r9", "_id": "r9"}
+
+
+def test_storage_and_user_ids() -> None:
+    r = Record({"id": "user-1", "a": 1})
+    assert r.get_user_id() == "user-1"
+    assert not r.has_storage_id()
+    r.id = "stored-1"
+    assert r.has_storage_id() and r.id == "stored-1"
+    assert r.get_user_id() == "user-1"
+    assert Record({"a": 1}).get_user_id() is None
+    assert Record({"a": 1}, storage_id="s").has_storage_id()
+
+
+def test_get_field_object() -> None:
+    r = Record({"name": "ann"})
+    assert r.get_field_object("name").value == "ann"
+    with pytest.raises(KeyError, match="Field 'zz' not found"):
+        r.get_field_object("zz")
+
+
+def test_to_dict_shapes_of_0_11_0() -> None:
+    r = Record({"a": 1}, id="x", metadata={"k": 1})
+    assert r.to_dict(flatten=False, include_field_objects=False) == {"fields": {"a": 1}, "id": "x"}
+    assert r.to_dict(flatten=False, include_metadata=True)["metadata"] == {"k": 1}
+    assert "id" not in Record({"a": 1}).to_dict(flatten=False)
+    assert Record({"id": "ada"}).to_dict() == {"id": "ada", "_id": "ada"}
+    back = Record.from_dict(r.to_dict(flatten=False, include_metadata=True))
+    assert (back.id, back.metadata, back.data) == ("x", {"k": 1}, {"a": 1})

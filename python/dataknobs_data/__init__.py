@@ -44,13 +44,16 @@ from .query_logic import (
 )
 from .records import Record
 from .streaming import ConflictPolicy, StreamConfig, StreamProcessor, StreamResult
+from .transactions import VALID_TRANSACTION_POLICIES, BufferedTransaction
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "VALID_TRANSACTION_POLICIES",
     "AsyncDatabase",
     "AsyncDatabaseFactory",
     "BackendNotFoundError",
+    "BufferedTransaction",
     "ComplexQuery",
     "ConcurrencyError",
     "Condition",

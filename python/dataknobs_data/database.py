@@ -8,28 +8,43 @@ operations.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import hashlib
+import json
+import threading
 import time
 import uuid
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
     Callable,
+    Container,
     Generator,
     Iterable,
     Iterator,
     Mapping,
     Sequence,
 )
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
-from .exceptions import ConfigurationError, DuplicateRecordError
+from .exceptions import CapabilityNotSupportedError as CapabilityNotSupportedError
+from .exceptions import (
+    ConcurrencyError,
+    ConfigurationError,
+    DuplicateRecordError,
+)
 from .query import Query
 from .query_logic import ComplexQuery
 from .records import Record
+from .schema import DatabaseSchema, FieldSchema, is_declarative_schema
 from .streaming import ConflictPolicy, StreamConfig, StreamResult, aiterate
 
 if TYPE_CHECKING:
+    from .transactions import Batch, BufferedTransaction
     from .validation.guard import SchemaGuard
     from .validation.schema import Schema
 
@@ -179,20 +194,181 @@ def _advance(plan: _Plan, outcome: Any) -> _Step | None:
         return None
 
 
+def hash_record_version(record: Record) -> str:
+    """The content-hash version token of a stored record (sha256 of its structured form).
+
+    It changes whenever the record's fields, metadata or id change, so a conditional write can
+    tell that the record was modified since the token was read. Being a pure content hash, an
+    A -> B -> A change gives the first token back.
+    """
+    payload = json.dumps(
+        record.to_dict(include_metadata=True, flatten=False), sort_keys=True, default=str
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def version_conflict_error(
+    id: str, expected_version: str | None, actual_version: str | None
+) -> ConcurrencyError:
+    """The error of a conditional write whose token is stale (or whose record is gone)."""
+    return ConcurrencyError(
+        "record was modified concurrently",
+        context={"id": id, "expected_version": expected_version, "actual_version": actual_version},
+    )
+
+
+def enforce_content_version(
+    id: str, expected_version: str | None, current_record: Record | None
+) -> None:
+    """Raise the conflict error unless ``current_record``'s token is ``expected_version``.
+
+    ``expected_version=None`` is an unconditional write: nothing to check. A missing record has
+    no token, so it never matches one.
+    """
+    if expected_version is None:
+        return
+    actual = None if current_record is None else hash_record_version(current_record)
+    if actual != expected_version:
+        raise version_conflict_error(id, expected_version, actual)
+
+
+def prepare_atomic_batch(
+    records: Iterable[Record],
+    existing: Container[str],
+    prepare: Callable[[Record], tuple[Record, str]],
+) -> list[tuple[Record, str]]:
+    """Prepare a ``create_batch`` that fails closed: ``(prepared record, id)`` pairs.
+
+    Raises DuplicateRecordError, before anything is written, for the first id that is already
+    in ``existing`` or appears twice in the batch.
+    """
+    prepared: list[tuple[Record, str]] = []
+    seen: set[str] = set()
+    for record in records:
+        rec, rid = prepare(record)
+        if rid in seen or rid in existing:
+            raise DuplicateRecordError(rid)
+        seen.add(rid)
+        prepared.append((rec, rid))
+    return prepared
+
+
+def extract_schema_from_config(schema_config: Any) -> DatabaseSchema | None:
+    """The DatabaseSchema a ``schema`` value names: itself, one built from its dict form, or
+    None for anything else."""
+    if isinstance(schema_config, DatabaseSchema):
+        return schema_config
+    if isinstance(schema_config, Mapping):
+        return DatabaseSchema.from_dict(schema_config)
+    return None
+
+
+def config_mapping(config: Any, accepted: frozenset[str] | None) -> dict[str, Any]:
+    """A typed backend config (``backends.config``) as the dict a backend reads.
+
+    A field left at its default is dropped when the backend has no key of that name; one set
+    to something else is kept, so the backend's key check names what it cannot honour.
+    """
+    if config is None:
+        return {}
+    if isinstance(config, Mapping):
+        return dict(config)
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(config):
+            value = getattr(config, f.name)
+            if accepted is None or f.name in accepted or f.name == "schema":
+                if f.name == "schema" and value is None:
+                    continue
+                out[f.name] = value
+                continue
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = dataclasses.MISSING
+            if value != default:
+                out[f.name] = value
+        return out
+    raise ConfigurationError(
+        "config", f"expected a mapping or a backend config object, got {type(config).__name__}"
+    )
+
+
+#: Capabilities every database here has: writes conditional on a version token.
+CONDITIONAL_WRITE = "conditional_write"
+
+
 class _Configured:
-    """Configuration shared by both database faces: accepted keys, the optional schema."""
+    """Configuration shared by both database faces: accepted keys, schemas, version tokens."""
 
     #: Config keys the backend accepts; None accepts any (for user subclasses).
     CONFIG_KEYS: ClassVar[frozenset[str] | None] = None
+    #: The typed config class of the backend (``backends.config``), when it has one.
+    CONFIG_CLS: ClassVar[type | None] = None
     BACKEND_NAME: ClassVar[str] = "custom"
+    #: What the database can do beyond the basics (0.11.0's ``Capability`` values).
+    SUPPORTED_CAPABILITIES: ClassVar[frozenset[str]] = frozenset({CONDITIONAL_WRITE})
     _IS_ASYNC: ClassVar[bool]
     #: Validates written records when the config has ``schema`` (see attach_schema).
     _schema_guard: SchemaGuard | None = None
 
-    def __init__(self, config: Mapping[str, Any] | None = None) -> None:
-        self.config: dict[str, Any] = dict(config or {})
+    def __init__(
+        self,
+        config: Mapping[str, Any] | Any | None = None,
+        schema: DatabaseSchema | None = None,
+        **kwargs: Any,
+    ) -> None:
+        merged = config_mapping(config, self.CONFIG_KEYS)
+        merged.update(kwargs)
+        spec = merged.get("schema")
+        if spec is not None and is_declarative_schema(spec):
+            # 0.11.0's declarative schema; a validation Schema goes to attach_schema instead.
+            del merged["schema"]
+            if schema is None:
+                schema = extract_schema_from_config(spec)
+        #: The declared fields of this database's records (descriptive; see ``schema``).
+        self.schema: DatabaseSchema = schema if schema is not None else DatabaseSchema()
+        self.config: dict[str, Any] = merged
         attach_schema(self, self.config, is_async=self._IS_ASYNC)
         check_config(self.BACKEND_NAME, self.CONFIG_KEYS, self.config)
+
+    def set_schema(self, schema: DatabaseSchema) -> None:
+        """Replace the declared schema."""
+        self.schema = schema
+
+    def with_schema(self, **field_definitions: Any) -> Self:
+        """Declare the schema from ``name=FieldType`` / ``name=(FieldType, options)``; returns
+        the database for chaining (see :meth:`DatabaseSchema.create`)."""
+        self.schema = DatabaseSchema.create(**field_definitions)
+        return self
+
+    def add_field_schema(self, field_schema: FieldSchema) -> None:
+        """Add one field to the declared schema."""
+        self.schema.add_field(field_schema)
+
+    def supports_transactions(self) -> bool:
+        """Whether a transaction's commit is all or nothing here: a server transaction spans
+        its batches (SQLite, PostgreSQL, DuckDB). Elsewhere batches apply one by one."""
+        return False
+
+    def _version_lock(self) -> threading.RLock:
+        # One per database: a conditional write's compare and write run under it, so two
+        # conditional writers on this object cannot both pass the compare.
+        lock: threading.RLock | None = self.__dict__.get("_cas_lock")
+        if lock is None:
+            lock = self.__dict__.setdefault("_cas_lock", threading.RLock())
+        return lock
+
+    def _async_version_lock(self) -> asyncio.Lock:
+        locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+        locks = self.__dict__.setdefault("_cas_async_locks", weakref.WeakKeyDictionary())
+        loop = asyncio.get_running_loop()
+        lock = locks.get(loop)
+        if lock is None:
+            lock = locks[loop] = asyncio.Lock()
+        return lock
 
     @property
     def validation_schema(self) -> Schema | None:
@@ -248,12 +424,25 @@ class AsyncDatabase(_Configured, ABC):
         """The record stored under ``id`` (a copy), or None."""
 
     @abstractmethod
-    async def update(self, id: str, record: Record) -> bool:
-        """Replace the record under ``id``; False when there is none."""
+    async def update(self, id: str, record: Record, *, expected_version: str | None = None) -> bool:
+        """Replace the record under ``id``; False when there is none.
+
+        With ``expected_version`` (a token from :meth:`get_version`) the write happens only if
+        the stored record still has that token; otherwise ConcurrencyError.
+        """
 
     @abstractmethod
-    async def delete(self, id: str) -> bool:
-        """Remove the record under ``id``; False when there is none."""
+    async def delete(self, id: str, *, expected_version: str | None = None) -> bool:
+        """Remove the record under ``id``; False when there is none (``expected_version`` as
+        for :meth:`update`)."""
+
+    async def get_version(self, id: str) -> str | None:
+        """An opaque token of the stored record's current content, or None when missing.
+
+        Pass it as ``expected_version`` to update/upsert/delete to make the write conditional.
+        """
+        current = await self.read(id)
+        return None if current is None else hash_record_version(current)
 
     @abstractmethod
     async def search(self, query: AnyQuery) -> list[Record]:
@@ -263,9 +452,23 @@ class AsyncDatabase(_Configured, ABC):
         """Whether a record is stored under ``id``."""
         return await self.read(id) is not None
 
-    async def upsert(self, id_or_record: str | Record, record: Record | None = None) -> str:
-        """Write ``record`` under the id, creating or replacing it; return the id."""
+    async def upsert(
+        self,
+        id_or_record: str | Record,
+        record: Record | None = None,
+        *,
+        expected_version: str | None = None,
+    ) -> str:
+        """Write ``record`` under the id, creating or replacing it; return the id.
+
+        With ``expected_version`` it only replaces a record that still has that token (a
+        missing record is a conflict too): ConcurrencyError otherwise.
+        """
         record_id, rec = split_upsert(id_or_record, record)
+        if expected_version is not None:
+            if await self.update(record_id, rec, expected_version=expected_version):
+                return record_id
+            raise version_conflict_error(record_id, expected_version, None)
         if not await self.update(record_id, rec):
             await self.create(with_id(rec, record_id))
         return record_id
@@ -285,6 +488,49 @@ class AsyncDatabase(_Configured, ABC):
             if record.id is not None and await self.delete(record.id):
                 removed += 1
         return removed
+
+    async def begin_transaction(self, *, policy: str = "strict") -> BufferedTransaction:
+        """A transaction to stage writes on; the caller commits or rolls it back.
+
+        ``policy="strict"`` (the default) refuses a backend whose commit is not atomic with
+        ``CapabilityNotSupportedError``; ``"emulate"`` accepts it (writes are still deferred).
+        """
+        from .exceptions import CapabilityNotSupportedError
+        from .transactions import VALID_TRANSACTION_POLICIES, BufferedTransaction
+
+        if policy not in VALID_TRANSACTION_POLICIES:
+            raise ConfigurationError(
+                "policy",
+                f"unknown transaction policy {policy!r}; use one of "
+                f"{', '.join(VALID_TRANSACTION_POLICIES)}",
+            )
+        if policy == "strict" and not self.supports_transactions():
+            raise CapabilityNotSupportedError("transactions", self)
+        return BufferedTransaction(self, policy=policy)
+
+    @asynccontextmanager
+    async def transaction(self, *, policy: str = "strict") -> AsyncIterator[BufferedTransaction]:
+        """``async with db.transaction() as tx:`` commits on a clean exit, discards on error."""
+        tx = await self.begin_transaction(policy=policy)
+        try:
+            yield tx
+        except BaseException:
+            await tx.rollback()
+            raise
+        await tx.commit()
+
+    async def _apply_batches(self, batches: Sequence[Batch]) -> int:
+        """A commit's batches in order, each through its batch verb; how many records they
+        wrote or removed. Backends with server transactions apply them in one instead."""
+        affected = 0
+        for kind, items in batches:
+            if kind == "create":
+                affected += len(await self.create_batch(items))
+            elif kind == "upsert":
+                affected += len(await self.upsert_batch(items))
+            else:
+                affected += sum(await self.delete_batch(items))
+        return affected
 
     async def create_batch(self, records: Sequence[Record]) -> list[str]:
         """Create all or nothing: any id collision raises before anything is written."""
@@ -420,12 +666,25 @@ class SyncDatabase(_Configured, ABC):
         """The record stored under ``id`` (a copy), or None."""
 
     @abstractmethod
-    def update(self, id: str, record: Record) -> bool:
-        """Replace the record under ``id``; False when there is none."""
+    def update(self, id: str, record: Record, *, expected_version: str | None = None) -> bool:
+        """Replace the record under ``id``; False when there is none.
+
+        With ``expected_version`` (a token from :meth:`get_version`) the write happens only if
+        the stored record still has that token; otherwise ConcurrencyError.
+        """
 
     @abstractmethod
-    def delete(self, id: str) -> bool:
-        """Remove the record under ``id``; False when there is none."""
+    def delete(self, id: str, *, expected_version: str | None = None) -> bool:
+        """Remove the record under ``id``; False when there is none (``expected_version`` as
+        for :meth:`update`)."""
+
+    def get_version(self, id: str) -> str | None:
+        """An opaque token of the stored record's current content, or None when missing.
+
+        Pass it as ``expected_version`` to update/upsert/delete to make the write conditional.
+        """
+        current = self.read(id)
+        return None if current is None else hash_record_version(current)
 
     @abstractmethod
     def search(self, query: AnyQuery) -> list[Record]:
@@ -435,9 +694,23 @@ class SyncDatabase(_Configured, ABC):
         """Whether a record is stored under ``id``."""
         return self.read(id) is not None
 
-    def upsert(self, id_or_record: str | Record, record: Record | None = None) -> str:
-        """Write ``record`` under the id, creating or replacing it; return the id."""
+    def upsert(
+        self,
+        id_or_record: str | Record,
+        record: Record | None = None,
+        *,
+        expected_version: str | None = None,
+    ) -> str:
+        """Write ``record`` under the id, creating or replacing it; return the id.
+
+        With ``expected_version`` it only replaces a record that still has that token (a
+        missing record is a conflict too): ConcurrencyError otherwise.
+        """
         record_id, rec = split_upsert(id_or_record, record)
+        if expected_version is not None:
+            if self.update(record_id, rec, expected_version=expected_version):
+                return record_id
+            raise version_conflict_error(record_id, expected_version, None)
         if not self.update(record_id, rec):
             self.create(with_id(rec, record_id))
         return record_id

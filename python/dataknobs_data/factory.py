@@ -21,17 +21,17 @@ def _split(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 class _BackendQueries:
     """What both factories can tell about the registered backends."""
 
-    def get_backend_info(self, backend: str) -> dict[str, Any]:
+    def get_backend_info(self, backend_type: str) -> dict[str, Any]:
         """Description of a backend."""
-        return get_backend_info(backend)
+        return get_backend_info(backend_type)
 
     def get_available_backends(self) -> list[str]:
         """Names of the backends that can be built here."""
         return get_available_backends()
 
-    def is_backend_available(self, backend: str) -> bool:
+    def is_backend_available(self, backend_type: str) -> bool:
         """Whether ``backend`` can be built here."""
-        return is_backend_available(backend)
+        return is_backend_available(backend_type)
 
 
 class DatabaseFactory(_BackendQueries):

@@ -24,13 +24,17 @@ if TYPE_CHECKING:
     from dataknobs_data.query_logic import ComplexQuery, Condition
 
 __all__ = [
+    "RESERVED_KEY_FIELD",
     "Filter",
     "Operator",
     "Query",
     "SortOrder",
     "SortSpec",
     "apply_query",
+    "coerce_operator",
+    "coerce_sort_order",
     "compare",
+    "is_storage_key_field",
     "parse_operator",
     "parse_sort_order",
     "py_eq",
@@ -76,7 +80,7 @@ _OPERATOR_ALIASES: dict[str, Operator] = {
 }
 
 
-def parse_operator(operator: Operator | str) -> Operator:
+def coerce_operator(operator: Operator | str) -> Operator:
     """Return the :class:`Operator` for an Operator or an operator string.
 
     Strings are case-insensitive: the operator values ("=", "not_in", ...), their names
@@ -93,6 +97,9 @@ def parse_operator(operator: Operator | str) -> Operator:
         if found is not None:
             return found
     raise QueryError(f"Unknown operator: {operator!r}")
+
+
+parse_operator = coerce_operator
 
 
 # ---------------------------------------------------------------------------- value model
@@ -303,11 +310,12 @@ class Filter:
 
     def __init__(self, field: str, operator: Operator | str, value: Any = None) -> None:
         self.field = field
-        self.operator = parse_operator(operator)
+        self.operator = coerce_operator(operator)
         self.value = value
 
-    def matches(self, value: Any) -> bool:
+    def matches(self, record_value: Any) -> bool:
         """Whether a resolved field value satisfies this filter (None means missing)."""
+        value = record_value
         op = self.operator
         if op is Operator.EXISTS:
             return value is not None
@@ -365,6 +373,15 @@ class Filter:
         return cls(data["field"], data.get("operator", data.get("op", "=")), data.get("value"))
 
 
+RESERVED_KEY_FIELD = "id"
+"""The field name that addresses the record id (its storage key) in filters and sorts."""
+
+
+def is_storage_key_field(field_name: str) -> bool:
+    """Whether a filter or sort on ``field_name`` targets the record id."""
+    return field_name == RESERVED_KEY_FIELD
+
+
 def resolve_path(record: Record | Mapping[str, Any], path: str) -> Any:
     """Resolve a field path on a record (internals §1); missing reads as None.
 
@@ -373,7 +390,7 @@ def resolve_path(record: Record | Mapping[str, Any], path: str) -> Any:
     "metadata") through dict keys and list indexes.
     """
     if isinstance(record, Record):
-        if path == "id":
+        if is_storage_key_field(path):
             return record.id
         value = record._resolve(path)
     else:
@@ -403,7 +420,7 @@ _SORT_ALIASES = {
 }
 
 
-def parse_sort_order(order: SortOrder | str) -> SortOrder:
+def coerce_sort_order(order: SortOrder | str) -> SortOrder:
     """Return the :class:`SortOrder` for a SortOrder or "asc"/"desc" (case-insensitive).
 
     Raises:
@@ -416,6 +433,9 @@ def parse_sort_order(order: SortOrder | str) -> SortOrder:
         if found is not None:
             return found
     raise QueryError(f"Unknown sort order: {order!r}")
+
+
+parse_sort_order = coerce_sort_order
 
 
 @dataclass(init=False)
@@ -522,14 +542,14 @@ class ResultShaping:
         """Same as :meth:`sort_by`."""
         return self.sort_by(field, order)
 
-    def limit(self, n: int | None) -> Self:
-        """Return at most ``n`` results (None: no limit; 0: nothing)."""
-        self.limit_value = _check_count("limit", n)
+    def limit(self, value: int | None) -> Self:
+        """Return at most ``value`` results (None: no limit; 0: nothing)."""
+        self.limit_value = _check_count("limit", value)
         return self
 
-    def offset(self, n: int | None) -> Self:
-        """Skip the first ``n`` results."""
-        self.offset_value = _check_count("offset", n)
+    def offset(self, value: int | None) -> Self:
+        """Skip the first ``value`` results."""
+        self.offset_value = _check_count("offset", value)
         return self
 
     def select(self, *fields: str | Iterable[str]) -> Self:
@@ -587,6 +607,29 @@ class Query(ResultShaping):
         """Same as :meth:`filter`."""
         return self.filter(field, operator, value)
 
+    def set_limit(self, limit: int | None) -> Query:
+        """Same as :meth:`limit` (0.11.0's spelling)."""
+        return self.limit(limit)
+
+    def set_offset(self, offset: int | None) -> Query:
+        """Same as :meth:`offset` (0.11.0's spelling)."""
+        return self.offset(offset)
+
+    @property
+    def limit_property(self) -> int | None:
+        """The limit (``limit`` itself is the builder method)."""
+        return self.limit_value
+
+    @property
+    def offset_property(self) -> int | None:
+        """The offset (``offset`` itself is the builder method)."""
+        return self.offset_value
+
+    @property
+    def sort_property(self) -> list[SortSpec]:
+        """The sort keys (``sort`` itself is the builder method)."""
+        return self.sort_specs
+
     def clear_filters(self) -> Query:
         """Remove every filter."""
         self.filters = []
@@ -627,23 +670,26 @@ class Query(ResultShaping):
                 self.filters.extend(simple.filters)
         return self
 
-    def or_(self, *items: QueryItem) -> ComplexQuery:
+    def or_(self, *filters: QueryItem) -> ComplexQuery:
         """Return a ComplexQuery: (this query's filters, ANDed) AND (item1 OR item2 ...).
 
         ``Query().or_(a, b)`` is therefore ``a OR b``. Sort, paging and projection are kept.
+        With no items nothing is added (as 0.11.0 does): the result means this query.
         """
         from dataknobs_data.query_logic import LogicCondition, LogicOperator
 
-        alternatives = [_to_condition(item) for item in items]
+        if not filters:
+            return self._complex(None)
+        alternatives = [_to_condition(item) for item in filters]
         return self._complex(LogicCondition(LogicOperator.OR, alternatives))
 
-    def not_(self, item: QueryItem) -> ComplexQuery:
-        """Return a ComplexQuery: this query AND NOT ``item``."""
+    def not_(self, filter: QueryItem) -> ComplexQuery:
+        """Return a ComplexQuery: this query AND NOT ``filter``."""
         from dataknobs_data.query_logic import LogicCondition, LogicOperator
 
-        return self._complex(LogicCondition(LogicOperator.NOT, [_to_condition(item)]))
+        return self._complex(LogicCondition(LogicOperator.NOT, [_to_condition(filter)]))
 
-    def _complex(self, extra: Condition) -> ComplexQuery:
+    def _complex(self, extra: Condition | None) -> ComplexQuery:
         from dataknobs_data.query_logic import (
             ComplexQuery,
             FilterCondition,
@@ -651,12 +697,14 @@ class Query(ResultShaping):
             LogicOperator,
         )
 
-        if self.filters:
-            parts: list[Condition] = [FilterCondition(f) for f in self.filters]
+        parts: list[Condition] = [FilterCondition(f) for f in self.filters]
+        if extra is not None:
             parts.append(extra)
-            condition: Condition = LogicCondition(LogicOperator.AND, parts)
+        condition: Condition | None
+        if len(parts) > 1:
+            condition = LogicCondition(LogicOperator.AND, parts)
         else:
-            condition = extra
+            condition = parts[0] if parts else None
         return ComplexQuery(
             condition=condition,
             sort_specs=list(self.sort_specs),
@@ -668,14 +716,18 @@ class Query(ResultShaping):
     # -- serialisation
 
     def to_dict(self) -> dict[str, Any]:
-        """Return ``{"filters", "sort", "limit", "offset", "fields"}``."""
-        return {
+        """Return ``{"filters", "sort"}`` plus ``"limit"``, ``"offset"``, ``"fields"`` when set."""
+        result: dict[str, Any] = {
             "filters": [f.to_dict() for f in self.filters],
             "sort": [s.to_dict() for s in self.sort_specs],
-            "limit": self.limit_value,
-            "offset": self.offset_value,
-            "fields": list(self.fields) if self.fields else None,
         }
+        if self.limit_value is not None:
+            result["limit"] = self.limit_value
+        if self.offset_value is not None:
+            result["offset"] = self.offset_value
+        if self.fields is not None:
+            result["fields"] = list(self.fields)
+        return result
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Query:

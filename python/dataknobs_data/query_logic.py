@@ -33,6 +33,7 @@ __all__ = [
     "LogicCondition",
     "LogicOperator",
     "QueryBuilder",
+    "condition_from_dict",
     "to_spec",
 ]
 
@@ -133,6 +134,15 @@ class LogicCondition(Condition):
         )
 
 
+def condition_from_dict(data: Mapping[str, Any]) -> Condition:
+    """Build a FilterCondition or LogicCondition from its ``to_dict()`` output.
+
+    Raises:
+        QueryError: (also a ValueError) for an unknown ``"type"``.
+    """
+    return Condition.from_dict(data)
+
+
 class _hybridmethod:
     """Callable on the class (combine the given items) or on an instance (this query's
     condition combined with the given items, sort/paging kept)."""
@@ -211,22 +221,32 @@ class ComplexQuery:
 
     @_hybridmethod
     def AND(
-        cls: type[ComplexQuery] | None, self: ComplexQuery | None, *items: QueryItem
+        cls: type[ComplexQuery] | None,
+        self: ComplexQuery | None,
+        *items: QueryItem,
+        queries: Iterable[QueryItem] | None = None,
     ) -> ComplexQuery:
-        """AND of queries/conditions/filters (a list or varargs).
+        """AND of queries/conditions/filters (a list, varargs, or ``queries=[...]``).
 
         ``ComplexQuery.AND([q1, q2])`` combines the items; ``cq.AND(x)`` is ``cq AND x``.
         """
+        if queries is not None:
+            items = (*items, *queries)
         return ComplexQuery._combine(cls, self, LogicOperator.AND, items)
 
     @_hybridmethod
     def OR(
-        cls: type[ComplexQuery] | None, self: ComplexQuery | None, *items: QueryItem
+        cls: type[ComplexQuery] | None,
+        self: ComplexQuery | None,
+        *items: QueryItem,
+        queries: Iterable[QueryItem] | None = None,
     ) -> ComplexQuery:
-        """OR of queries/conditions/filters (a list or varargs).
+        """OR of queries/conditions/filters (a list, varargs, or ``queries=[...]``).
 
         ``ComplexQuery.OR([q1, q2])`` combines the items; ``cq.OR(x)`` is ``cq OR x``.
         """
+        if queries is not None:
+            items = (*items, *queries)
         return ComplexQuery._combine(cls, self, LogicOperator.OR, items)
 
     def matches(self, record: Record | Mapping[str, Any]) -> bool:
@@ -255,14 +275,20 @@ class ComplexQuery:
         return copy.deepcopy(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return ``{"condition", "sort", "limit", "offset", "fields"}``."""
-        return {
-            "condition": self.condition.to_dict() if self.condition is not None else None,
-            "sort": [s.to_dict() for s in self.sort_specs],
-            "limit": self.limit_value,
-            "offset": self.offset_value,
-            "fields": list(self.fields) if self.fields else None,
-        }
+        """Return the keys that are set: ``condition``, ``sort``, ``limit``, ``offset``,
+        ``fields`` (an empty ComplexQuery is ``{}``, as in 0.11.0)."""
+        result: dict[str, Any] = {}
+        if self.condition is not None:
+            result["condition"] = self.condition.to_dict()
+        if self.sort_specs:
+            result["sort"] = [s.to_dict() for s in self.sort_specs]
+        if self.limit_value is not None:
+            result["limit"] = self.limit_value
+        if self.offset_value is not None:
+            result["offset"] = self.offset_value
+        if self.fields is not None:
+            result["fields"] = list(self.fields)
+        return result
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ComplexQuery:
@@ -336,9 +362,9 @@ class QueryBuilder(ResultShaping):
             items = (Filter(*items),)
         return self._fold(LogicOperator.OR, [_to_condition(i) for i in _flatten_items(items)])
 
-    def not_(self, item: QueryItem) -> QueryBuilder:
+    def not_(self, condition: QueryItem) -> QueryBuilder:
         """AND the negation of a filter, condition, query or builder."""
-        negated = LogicCondition(LogicOperator.NOT, [_to_condition(item)])
+        negated = LogicCondition(LogicOperator.NOT, [_to_condition(condition)])
         return self._fold(LogicOperator.AND, [negated])
 
     def build(self) -> ComplexQuery:

@@ -175,14 +175,18 @@ class Record:
 
     @property
     def id(self) -> str | None:
-        """The explicit id, else a data field named "id" (as str), else ``metadata["id"]``."""
+        """The explicit id, else a data field named "id" (as str), else ``metadata["id"]``,
+        else a data field named "record_id" (as DataFrames often carry it)."""
         if self._id is not None:
             return self._id
         v = self._lookup("id")
         if v is not MISSING and v is not None:
             return str(v)
         m = self.metadata.get("id")
-        return None if m is None else str(m)
+        if m is not None:
+            return str(m)
+        v = self._lookup("record_id")
+        return None if v is MISSING or v is None else str(v)
 
     @id.setter
     def id(self, value: str | None) -> None:
@@ -317,15 +321,58 @@ class Record:
     def get_value(self, name: str, default: Any = None) -> Any:
         """Return the value of ``name`` or ``default``.
 
-        Dotted paths walk dict values (``"a.b"``) and list indexes (``"tags.0"``);
-        ``"metadata.x"`` reads the record metadata unless a field is called "metadata".
+        A field called exactly ``name`` wins; otherwise dotted paths are read as
+        :meth:`get_nested_value` reads them (``"a.b"``, ``"tags.0"``, ``"metadata.x"``,
+        ``"fields.x"``).
         """
-        value = self._resolve(name)
+        value = self._lookup(name)
+        if value is not MISSING:
+            return value
+        if "." in name:
+            return self.get_nested_value(name, default)
+        return default
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of the field called exactly ``key``, or ``default``.
+
+        No path walking: ``get("a.b")`` looks for a field named "a.b", as ``record["a.b"]``
+        does (use :meth:`get_value` for paths).
+        """
+        value = self._lookup(key)
         return default if value is MISSING else value
 
-    def get(self, name: str, default: Any = None) -> Any:
-        """Same as :meth:`get_value`."""
-        return self.get_value(name, default)
+    def get_nested_value(self, path: str, default: Any = None) -> Any:
+        """The value at a dotted path, or ``default``.
+
+        ``"a.b"`` walks the dict (or list) value of field "a"; ``"metadata.x"`` walks the
+        record metadata unless a field is called "metadata"; ``"fields.x"`` names the data
+        field "x" (unless a field is called "fields").
+        """
+        first, _, rest = path.partition(".")
+        if first == "fields" and rest and self._lookup("fields") is MISSING:
+            path = rest
+        value = self._resolve(path)
+        return default if value is MISSING else value
+
+    def get_field_object(self, key: str) -> Field:
+        """The :class:`Field` called ``key``.
+
+        Raises:
+            KeyError: ``"Field 'key' not found"`` when there is none.
+        """
+        found = self._materialize().get(key)
+        if found is None:
+            raise KeyError(f"Field '{key}' not found")
+        return found
+
+    def get_user_id(self) -> str | None:
+        """The value of the data field named "id" (as str), ignoring the storage id."""
+        v = self._lookup("id")
+        return None if v is MISSING or v is None else str(v)
+
+    def has_storage_id(self) -> bool:
+        """Whether the record carries an explicit id (a storage key), not a derived one."""
+        return self._id is not None
 
     def set_value(self, name: str, value: Any) -> None:
         """Set the value of ``name``, creating the field if needed.
@@ -422,8 +469,9 @@ class Record:
         _osa(rec, "metadata", meta)
         return rec
 
-    def project(self, names: Iterable[str] | str) -> Record:
+    def project(self, field_names: Iterable[str] | str) -> Record:
         """Return a new record with only the named fields (in the given order), id kept."""
+        names = field_names
         if isinstance(names, str):
             names = [names]
         cls = type(self)
@@ -472,15 +520,17 @@ class Record:
     ) -> dict[str, Any]:
         """Serialise the record.
 
-        Flat (default): ``{name: value}`` plus ``"_id"`` when the id is set and
-        ``"_metadata"`` when ``include_metadata`` and the metadata is not empty.
-        ``flatten=False``: ``{"fields": {name: Field.to_dict()}, "id", "metadata"}``
-        (plain values instead of field dicts with ``include_field_objects=False``).
+        Flat (default): ``{name: value}`` plus ``"_id"`` when the record has an id (its
+        :attr:`id`, whatever supplies it) and ``"_metadata"`` when ``include_metadata`` and the
+        metadata is not empty. ``flatten=False``: ``{"fields": {name: Field.to_dict()}}`` plus
+        ``"id"`` when there is one and ``"metadata"`` when ``include_metadata`` (plain values
+        instead of field dicts with ``include_field_objects=False``), as 0.11.0 does.
         """
+        rid = self.id
         if flatten:
             result = self.data
-            if self._id is not None:
-                result["_id"] = self._id
+            if rid:
+                result["_id"] = rid
             if include_metadata and self.metadata:
                 result["_metadata"] = dict(self.metadata)
             return result
@@ -488,7 +538,12 @@ class Record:
             fields: dict[str, Any] = {n: f.to_dict() for n, f in self._materialize().items()}
         else:
             fields = self.data
-        return {"fields": fields, "id": self._id, "metadata": dict(self.metadata)}
+        structured: dict[str, Any] = {"fields": fields}
+        if rid:
+            structured["id"] = rid
+        if include_metadata:
+            structured["metadata"] = dict(self.metadata)
+        return structured
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Record:

@@ -3,19 +3,42 @@
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
     Awaitable,
     Callable,
+    Generator,
     Iterable,
     Iterator,
 )
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-__all__ = ["ConflictPolicy", "StreamConfig", "StreamProcessor", "StreamResult"]
+from .exceptions import DuplicateRecordError, OperationError
+
+if TYPE_CHECKING:
+    from .records import Record
+
+__all__ = [
+    "BatchWriteAccountant",
+    "ConflictPolicy",
+    "OperationError",
+    "StreamConfig",
+    "StreamProcessor",
+    "StreamResult",
+    "StreamResultAccountant",
+    "async_drive_batch_with_fallback",
+    "async_process_batch_with_fallback",
+    "async_run_stream_write",
+    "build_shortfall_error",
+    "drive_batch_with_fallback",
+    "process_batch_with_fallback",
+    "resolve_conflict_write",
+    "run_stream_write",
+]
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -167,11 +190,11 @@ class StreamProcessor:
     """Helpers for lazily batching, filtering and transforming streams of items."""
 
     @staticmethod
-    def batch_iterator(items: Iterable[T], batch_size: int) -> Iterator[list[T]]:
+    def batch_iterator(iterator: Iterable[T], batch_size: int) -> Iterator[list[T]]:
         """Yield lists of up to ``batch_size`` items (the last may be shorter)."""
         _check_batch_size(batch_size)
         batch: list[T] = []
-        for item in items:
+        for item in iterator:
             batch.append(item)
             if len(batch) >= batch_size:
                 yield batch
@@ -180,28 +203,28 @@ class StreamProcessor:
             yield batch
 
     @staticmethod
-    def filter_stream(items: Iterable[T], predicate: Callable[[T], bool]) -> Iterator[T]:
+    def filter_stream(iterator: Iterable[T], predicate: Callable[[T], bool]) -> Iterator[T]:
         """Yield the items for which ``predicate`` is true."""
-        for item in items:
+        for item in iterator:
             if predicate(item):
                 yield item
 
     @staticmethod
-    def transform_stream(items: Iterable[T], transform: Callable[[T], U | None]) -> Iterator[U]:
+    def transform_stream(iterator: Iterable[T], transform: Callable[[T], U | None]) -> Iterator[U]:
         """Yield ``transform(item)`` for each item, dropping None results."""
-        for item in items:
+        for item in iterator:
             out = transform(item)
             if out is not None:
                 yield out
 
     @staticmethod
     async def async_batch_iterator(
-        items: Iterable[T] | AsyncIterable[T], batch_size: int
+        iterator: Iterable[T] | AsyncIterable[T], batch_size: int
     ) -> AsyncIterator[list[T]]:
         """Async twin of :meth:`batch_iterator`; accepts sync or async iterables."""
         _check_batch_size(batch_size)
         batch: list[T] = []
-        async for item in aiterate(items):
+        async for item in aiterate(iterator):
             batch.append(item)
             if len(batch) >= batch_size:
                 yield batch
@@ -211,21 +234,324 @@ class StreamProcessor:
 
     @staticmethod
     async def async_filter_stream(
-        items: Iterable[T] | AsyncIterable[T],
+        iterator: Iterable[T] | AsyncIterable[T],
         predicate: Callable[[T], bool | Awaitable[bool]],
     ) -> AsyncIterator[T]:
         """Async twin of :meth:`filter_stream`; the predicate may be async."""
-        async for item in aiterate(items):
+        async for item in aiterate(iterator):
             if await _resolve(predicate(item)):
                 yield item
 
     @staticmethod
     async def async_transform_stream(
-        items: Iterable[T] | AsyncIterable[T],
+        iterator: Iterable[T] | AsyncIterable[T],
         transform: Callable[[T], U | Awaitable[U | None] | None],
     ) -> AsyncIterator[U]:
         """Async twin of :meth:`transform_stream`; the transform may be async."""
-        async for item in aiterate(items):
+        async for item in aiterate(iterator):
             out = await _resolve(transform(item))
             if out is not None:
                 yield out
+
+    @staticmethod
+    def list_to_iterator(records: list[T]) -> Iterator[T]:
+        """An iterator over a list."""
+        return iter(records)
+
+    @staticmethod
+    async def list_to_async_iterator(records: list[T]) -> AsyncIterator[T]:
+        """An async iterator over a list."""
+        for record in records:
+            yield record
+
+    @staticmethod
+    async def iterator_to_async_iterator(iterator: Iterable[T]) -> AsyncIterator[T]:
+        """An async iterator over a sync one (each item as it comes)."""
+        for item in iterator:
+            yield item
+
+
+# ------------------------------------------------------- batch writes with per-record fallback
+
+
+class BatchWriteAccountant(Protocol):
+    """Where :func:`drive_batch_with_fallback` reports what happened to a batch.
+
+    The accountant decides both the bookkeeping and when to stop: a method returning False
+    stops the drive after that record; raising stops it at once.
+    """
+
+    def on_batch_start(self) -> None:
+        """Once per batch, before anything is written."""
+
+    def on_batch_success(self, batch: list[Record], written_ids: list[str]) -> bool:
+        """The bulk write returned ``written_ids``; fewer ids than records is a shortfall
+        for the accountant to count. False stops."""
+        ...
+
+    def on_record_success(self, record: Record) -> None:
+        """One record written on the per-record path."""
+
+    def on_record_skip(self, record: Record) -> None:
+        """One record left alone because its id exists (skip-on-duplicate)."""
+
+    def on_record_failure(self, record: Record | None, error: Exception, local_index: int) -> bool:
+        """One record failed (``local_index`` is its place in the batch). False stops."""
+        ...
+
+
+def build_shortfall_error(written: int, total: int) -> OperationError:
+    """The error for a bulk write that confirmed ``written`` of ``total`` records."""
+    return OperationError(
+        f"batch write confirmed {written} of {total} records; {total - written} failed to write"
+    )
+
+
+class StreamResultAccountant:
+    """A :class:`BatchWriteAccountant` that counts into a :class:`StreamResult`.
+
+    Per-record errors are kept with their global index (``batch_index * batch_size +
+    local_index``); a bulk shortfall is one aggregate error. A failure continues only when
+    ``config.on_error`` returns True; otherwise the drive stops and ``on_quit_signal`` (if
+    any) is called.
+    """
+
+    def __init__(
+        self,
+        result: StreamResult,
+        config: StreamConfig,
+        on_quit_signal: Callable[[], None] | None = None,
+        batch_index: int = 0,
+    ) -> None:
+        self._result = result
+        self._config = config
+        self._on_quit_signal = on_quit_signal
+        self._batch_index = batch_index
+
+    def _carry_on(self, error: Exception, record: Record | None) -> bool:
+        handler = self._config.on_error
+        if handler is not None and handler(error, record):
+            return True
+        if self._on_quit_signal is not None:
+            self._on_quit_signal()
+        return False
+
+    def on_batch_start(self) -> None:
+        self._result.total_batches += 1
+
+    def on_batch_success(self, batch: list[Record], written_ids: list[str]) -> bool:
+        written = len(written_ids)
+        self._result.total_processed += len(batch)
+        self._result.successful += written
+        if written >= len(batch):
+            return True
+        self._result.failed += len(batch) - written
+        error = build_shortfall_error(written, len(batch))
+        self._result.add_error(None, error)
+        return self._carry_on(error, None)
+
+    def on_record_success(self, record: Record) -> None:
+        self._result.total_processed += 1
+        self._result.successful += 1
+
+    def on_record_skip(self, record: Record) -> None:
+        self._result.total_processed += 1
+        self._result.skipped += 1
+
+    def on_record_failure(self, record: Record | None, error: Exception, local_index: int) -> bool:
+        self._result.total_processed += 1
+        self._result.failed += 1
+        index = self._batch_index * self._config.batch_size + local_index
+        self._result.add_error(None if record is None else record.id, error, index)
+        return self._carry_on(error, record)
+
+
+# One step of a drive: ("batch", records) or ("single", record); the driver sends back the
+# call's result, or the exception it raised.
+_DriveStep = tuple[str, Any]
+
+
+def _drive_plan(
+    batch: list[Record], has_batch: bool, accountant: BatchWriteAccountant, skip: bool
+) -> Generator[_DriveStep, Any, bool]:
+    """The batch-first, per-record-fallback decision, written once for sync and async."""
+    accountant.on_batch_start()
+    if has_batch:
+        outcome = yield ("batch", batch)
+        if not isinstance(outcome, Exception):
+            return accountant.on_batch_success(batch, list(outcome))
+    for index, record in enumerate(batch):
+        outcome = yield ("single", record)
+        if isinstance(outcome, Exception):
+            if skip and isinstance(outcome, DuplicateRecordError):
+                accountant.on_record_skip(record)
+            elif not accountant.on_record_failure(record, outcome, index):
+                return False
+        else:
+            accountant.on_record_success(record)
+    return True
+
+
+def drive_batch_with_fallback(
+    batch: list[Record],
+    batch_write_func: Callable[[list[Record]], list[str]] | None,
+    single_write_func: Callable[[Record], Any],
+    accountant: BatchWriteAccountant,
+    *,
+    skip_on_duplicate: bool = False,
+) -> bool:
+    """Write ``batch`` with ``batch_write_func``; if that raises (or there is none), write
+    record by record, reporting every outcome to ``accountant``. False: stop writing."""
+    plan = _drive_plan(batch, batch_write_func is not None, accountant, skip_on_duplicate)
+    outcome: Any = None
+    while True:
+        try:
+            kind, arg = plan.send(outcome)
+        except StopIteration as done:
+            return bool(done.value)
+        func = batch_write_func if kind == "batch" else single_write_func
+        assert func is not None
+        try:
+            outcome = func(arg)
+        except Exception as exc:
+            outcome = exc
+
+
+async def async_drive_batch_with_fallback(
+    batch: list[Record],
+    batch_write_func: Callable[[list[Record]], Any] | None,
+    single_write_func: Callable[[Record], Any],
+    accountant: BatchWriteAccountant,
+    *,
+    skip_on_duplicate: bool = False,
+) -> bool:
+    """Async twin of :func:`drive_batch_with_fallback` (the write functions may be async)."""
+    plan = _drive_plan(batch, batch_write_func is not None, accountant, skip_on_duplicate)
+    outcome: Any = None
+    while True:
+        try:
+            kind, arg = plan.send(outcome)
+        except StopIteration as done:
+            return bool(done.value)
+        func = batch_write_func if kind == "batch" else single_write_func
+        assert func is not None
+        try:
+            outcome = await _resolve(func(arg))
+        except Exception as exc:
+            outcome = exc
+
+
+def process_batch_with_fallback(
+    batch: list[Record],
+    batch_create_func: Callable[[list[Record]], list[str]] | None,
+    single_create_func: Callable[[Record], Any],
+    result: StreamResult,
+    config: StreamConfig,
+    on_quit_signal: Callable[[], None] | None = None,
+    batch_index: int = 0,
+    *,
+    skip_on_duplicate: bool = False,
+) -> bool:
+    """:func:`drive_batch_with_fallback` counting into ``result`` (a StreamResultAccountant)."""
+    accountant = StreamResultAccountant(result, config, on_quit_signal, batch_index)
+    return drive_batch_with_fallback(
+        batch,
+        batch_create_func,
+        single_create_func,
+        accountant,
+        skip_on_duplicate=skip_on_duplicate,
+    )
+
+
+async def async_process_batch_with_fallback(
+    batch: list[Record],
+    batch_create_func: Callable[[list[Record]], Any] | None,
+    single_create_func: Callable[[Record], Any],
+    result: StreamResult,
+    config: StreamConfig,
+    on_quit_signal: Callable[[], None] | None = None,
+    batch_index: int = 0,
+    *,
+    skip_on_duplicate: bool = False,
+) -> bool:
+    """Async twin of :func:`process_batch_with_fallback`."""
+    accountant = StreamResultAccountant(result, config, on_quit_signal, batch_index)
+    return await async_drive_batch_with_fallback(
+        batch,
+        batch_create_func,
+        single_create_func,
+        accountant,
+        skip_on_duplicate=skip_on_duplicate,
+    )
+
+
+def resolve_conflict_write(
+    on_conflict: ConflictPolicy,
+    *,
+    insert_batch_func: Callable[..., Any] | None,
+    single_create_func: Callable[..., Any],
+    upsert_func: Callable[..., Any],
+    upsert_batch_func: Callable[..., Any] | None = None,
+) -> tuple[Callable[..., Any] | None, Callable[..., Any], bool]:
+    """(batch writer, single writer, skip on duplicate) for a conflict policy: UPSERT
+    upserts, SKIP creates record by record and skips existing ids, INSERT creates."""
+    if on_conflict == ConflictPolicy.UPSERT:
+        return upsert_batch_func, upsert_func, False
+    if on_conflict == ConflictPolicy.SKIP:
+        return None, single_create_func, True
+    return insert_batch_func, single_create_func, False
+
+
+def run_stream_write(
+    records: Iterable[Record],
+    *,
+    batch_write_func: Callable[..., Any] | None,
+    single_write_func: Callable[..., Any],
+    skip_on_duplicate: bool,
+    config: StreamConfig,
+) -> StreamResult:
+    """Write ``records`` in batches of ``config.batch_size`` through
+    :func:`process_batch_with_fallback`, stopping where it says to; the tally."""
+    result = StreamResult()
+    started = time.perf_counter()
+    for index, batch in enumerate(StreamProcessor.batch_iterator(records, config.batch_size)):
+        if not process_batch_with_fallback(
+            batch,
+            batch_write_func,
+            single_write_func,
+            result,
+            config,
+            batch_index=index,
+            skip_on_duplicate=skip_on_duplicate,
+        ):
+            break
+    result.duration = time.perf_counter() - started
+    return result
+
+
+async def async_run_stream_write(
+    records: Iterable[Record] | AsyncIterable[Record],
+    *,
+    batch_write_func: Callable[..., Any] | None,
+    single_write_func: Callable[..., Any],
+    skip_on_duplicate: bool,
+    config: StreamConfig,
+) -> StreamResult:
+    """Async twin of :func:`run_stream_write` (the write functions may be async)."""
+    result = StreamResult()
+    started = time.perf_counter()
+    index = 0
+    async for batch in StreamProcessor.async_batch_iterator(records, config.batch_size):
+        if not await async_process_batch_with_fallback(
+            batch,
+            batch_write_func,
+            single_write_func,
+            result,
+            config,
+            batch_index=index,
+            skip_on_duplicate=skip_on_duplicate,
+        ):
+            break
+        index += 1
+    result.duration = time.perf_counter() - started
+    return result

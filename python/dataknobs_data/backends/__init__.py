@@ -167,12 +167,114 @@ for _info in (
 ):
     _add(_info)
 
+
+class BackendRegistry:
+    """The sync or async classes of the registered backends, as 0.11.0's plugin registries
+    (``sync_backends``, ``async_backends``) offer them: look up, create, register."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.name = f"{kind}_backends"
+        self._cache: dict[str, Any] = {}
+
+    def list_canonical_keys(self) -> list[str]:
+        """The backend names (no aliases), sorted."""
+        return sorted(n for n, info in _REGISTRY.items() if self._has_class(info))
+
+    def list_keys(self) -> list[str]:
+        """Every name and alias a backend answers to."""
+        return [
+            key
+            for name, info in _REGISTRY.items()
+            if self._has_class(info)
+            for key in (name, *info.aliases)
+        ]
+
+    def has(self, key: str) -> bool:
+        """Whether ``key`` names a backend of this kind."""
+        name = _ALIASES.get(str(key).lower())
+        return name is not None and self._has_class(_REGISTRY[name])
+
+    is_registered = has
+
+    def get_factory(self, key: str) -> type[Any] | None:
+        """The backend class for ``key``, or None when there is none."""
+        if not self.has(key):
+            return None
+        return backend_class(key, self.kind)
+
+    def create(
+        self, key: str | None = None, config: dict[str, Any] | None = None, **kwargs: Any
+    ) -> Any:
+        """A new, unconnected database of backend ``key`` (default: memory)."""
+        cls = backend_class(key or "memory", self.kind)
+        return cls({**(config or {}), **kwargs})
+
+    def get(self, key: str, config: dict[str, Any] | None = None, use_cache: bool = True) -> Any:
+        """A database of backend ``key``; with ``use_cache`` the same one for the same name
+        when no config is given."""
+        if not use_cache or config:
+            return self.create(key, config)
+        name = resolve(key).name
+        if name not in self._cache:
+            self._cache[name] = self.create(name)
+        return self._cache[name]
+
+    def register(
+        self,
+        key: str,
+        factory: type[Any],
+        override: bool = False,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Register ``factory`` (a database class) as this kind of backend ``key``.
+
+        Raises:
+            ConfigurationError: ``key`` already has a class of this kind and not ``override``.
+        """
+        name = _ALIASES.get(key.lower())
+        info = _REGISTRY.get(name) if name is not None else None
+        if info is not None and self._has_class(info) and not override:
+            raise ConfigurationError(key, f"a {self.kind} backend is already registered")
+        if info is None:
+            description = str((metadata or {}).get("description", ""))
+            info = BackendInfo(name=key, description=description)
+            _add(info)
+        info.loaded[self.kind] = factory
+        if self.kind == "sync":
+            info.sync_class = factory.__name__
+        else:
+            info.async_class = factory.__name__
+        self._cache.pop(info.name, None)
+
+    def _has_class(self, info: BackendInfo) -> bool:
+        return bool(info.sync_class if self.kind == "sync" else info.async_class)
+
+
+sync_backends = BackendRegistry("sync")
+async_backends = BackendRegistry("async")
+
+
+def __getattr__(name: str) -> Any:
+    # The memory classes are re-exported as 0.11.0 does, imported when first asked for.
+    if name in ("SyncMemoryDatabase", "AsyncMemoryDatabase"):
+        from . import memory
+
+        return getattr(memory, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "AsyncMemoryDatabase",
     "BackendInfo",
+    "BackendRegistry",
+    "SyncMemoryDatabase",
+    "async_backends",
     "backend_class",
     "get_available_backends",
     "get_backend_info",
     "is_backend_available",
     "register_backend",
     "resolve",
+    "sync_backends",
 ]

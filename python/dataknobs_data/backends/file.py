@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from .. import _native
 from ..exceptions import ConfigurationError, DataFormatError
+from .config import FileDatabaseConfig
 from .native import NativeAsyncDatabase, NativeSyncDatabase, Row
 
 FORMATS = ("json", "jsonl", "csv", "tsv", "parquet")
@@ -140,10 +141,15 @@ class ParquetStore:
 class _FileStore:
     BACKEND_NAME: ClassVar[str] = "file"
     CONFIG_KEYS: ClassVar[frozenset[str] | None] = frozenset({"path", "format", "compression"})
+    CONFIG_CLS: ClassVar[type | None] = FileDatabaseConfig
     config: dict[str, Any]
     _temp_path: str | None = None
+    _target: tuple[str, str, str | None] | None = None
 
-    def _open_store(self) -> Any:
+    def _resolve_target(self) -> tuple[str, str, str | None]:
+        """(path, format, compression), decided once; ``path=None`` makes a temporary file."""
+        if self._target is not None:
+            return self._target
         cfg = self.config
         path = cfg.get("path")
         compression = cfg.get("compression")
@@ -159,6 +165,26 @@ class _FileStore:
         fmt = str(cfg.get("format") or detected).lower()
         if fmt not in FORMATS:
             raise ConfigurationError("format", f"expected one of {', '.join(FORMATS)}, got {fmt!r}")
+        self._target = (path, fmt, compression)
+        return self._target
+
+    @property
+    def filepath(self) -> str:
+        """The file the records live in (a temporary one when ``path`` was not given)."""
+        return self._resolve_target()[0]
+
+    @property
+    def format(self) -> str:
+        """The file format: ``json``, ``jsonl``, ``csv``, ``tsv`` or ``parquet``."""
+        return self._resolve_target()[1]
+
+    @property
+    def compression(self) -> str | None:
+        """``"gzip"`` or None."""
+        return self._resolve_target()[2]
+
+    def _open_store(self) -> Any:
+        path, fmt, compression = self._resolve_target()
         if fmt == "parquet":
             return ParquetStore(path, compression)
         return _native.FileStore(path, fmt, compression)
@@ -167,6 +193,7 @@ class _FileStore:
         if self._temp_path is not None:
             Path(self._temp_path).unlink(missing_ok=True)
             self._temp_path = None
+            self._target = None
 
 
 class SyncFileDatabase(_FileStore, NativeSyncDatabase):

@@ -10,14 +10,24 @@ from __future__ import annotations
 
 import gc
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from .. import _native
-from ..database import AnyQuery, AsyncDatabase, SyncDatabase, record_id_for_write, split_upsert
+from ..database import (
+    AnyQuery,
+    AsyncDatabase,
+    SyncDatabase,
+    enforce_content_version,
+    record_id_for_write,
+    split_upsert,
+)
 from ..exceptions import DatabaseError
 from ..query_logic import to_spec
 from ..records import Record
 from ..streaming import StreamConfig
+
+if TYPE_CHECKING:
+    from ..transactions import Batch
 
 Row = tuple[str, dict[str, Any], dict[str, Any]]
 T = TypeVar("T")
@@ -96,6 +106,23 @@ class _NativeStoreHolder:
         self._closed = False
         self._ensure_store()
 
+    def supports_transactions(self) -> bool:
+        """Whether the store applies a transaction's batches in one server transaction."""
+        return bool(self._ensure_store().is_transactional())
+
+    def _native_batches(self, batches: Sequence[Batch]) -> list[tuple[str, list[Any]]]:
+        """A commit's batches as the store's ``apply`` takes them, records validated first
+        when the database has a schema (the commit bypasses the guarded verbs)."""
+        guard = getattr(self, "_schema_guard", None)
+        out: list[tuple[str, list[Any]]] = []
+        for kind, items in batches:
+            if kind == "delete":
+                out.append((kind, list(items)))
+            else:
+                records = guard.many(items) if guard is not None else items
+                out.append((kind, rows_for_write(records)))
+        return out
+
     def _shut(self) -> None:
         store, self._store = self._store, None
         if not self._closed:
@@ -128,19 +155,43 @@ class NativeSyncDatabase(_NativeStoreHolder, SyncDatabase):
         """The record under ``id`` or None."""
         return record_or_none(self._call("read_batch", [id])[0])
 
-    def update(self, id: str, record: Record) -> bool:
-        """Replace the record under ``id``; False when missing."""
-        return bool(self._call("update_batch", [row_for_write(record, id)])[0])
+    def update(self, id: str, record: Record, *, expected_version: str | None = None) -> bool:
+        """Replace the record under ``id``; False when missing (conditional on
+        ``expected_version`` when given: ConcurrencyError if the token is stale)."""
+        row = row_for_write(record, id)
+        if expected_version is None:
+            return bool(self._call("update_batch", [row])[0])
+        with self._version_lock():
+            current = self.read(id)
+            if current is None:
+                return False
+            enforce_content_version(id, expected_version, current)
+            return bool(self._call("update_batch", [row])[0])
 
-    def upsert(self, id_or_record: str | Record, record: Record | None = None) -> str:
-        """Create or replace; return the id."""
+    def upsert(
+        self,
+        id_or_record: str | Record,
+        record: Record | None = None,
+        *,
+        expected_version: str | None = None,
+    ) -> str:
+        """Create or replace; return the id (with ``expected_version``: replace only)."""
+        if expected_version is not None:
+            return super().upsert(id_or_record, record, expected_version=expected_version)
         row = _upsert_row(id_or_record, record)
         self._call("upsert_batch", [row])
         return row[0]
 
-    def delete(self, id: str) -> bool:
-        """Remove the record under ``id``."""
-        return bool(self._call("delete_batch", [id])[0])
+    def delete(self, id: str, *, expected_version: str | None = None) -> bool:
+        """Remove the record under ``id`` (conditional on ``expected_version`` when given)."""
+        if expected_version is None:
+            return bool(self._call("delete_batch", [id])[0])
+        with self._version_lock():
+            current = self.read(id)
+            if current is None:
+                return False
+            enforce_content_version(id, expected_version, current)
+            return bool(self._call("delete_batch", [id])[0])
 
     def exists(self, id: str) -> bool:
         """Whether ``id`` is stored."""
@@ -224,19 +275,43 @@ class NativeAsyncDatabase(_NativeStoreHolder, AsyncDatabase):
         """The record under ``id`` or None."""
         return record_or_none((await self._call("read_batch", [id]))[0])
 
-    async def update(self, id: str, record: Record) -> bool:
-        """Replace the record under ``id``; False when missing."""
-        return bool((await self._call("update_batch", [row_for_write(record, id)]))[0])
+    async def update(self, id: str, record: Record, *, expected_version: str | None = None) -> bool:
+        """Replace the record under ``id``; False when missing (conditional on
+        ``expected_version`` when given: ConcurrencyError if the token is stale)."""
+        row = row_for_write(record, id)
+        if expected_version is None:
+            return bool((await self._call("update_batch", [row]))[0])
+        async with self._async_version_lock():
+            current = await self.read(id)
+            if current is None:
+                return False
+            enforce_content_version(id, expected_version, current)
+            return bool((await self._call("update_batch", [row]))[0])
 
-    async def upsert(self, id_or_record: str | Record, record: Record | None = None) -> str:
-        """Create or replace; return the id."""
+    async def upsert(
+        self,
+        id_or_record: str | Record,
+        record: Record | None = None,
+        *,
+        expected_version: str | None = None,
+    ) -> str:
+        """Create or replace; return the id (with ``expected_version``: replace only)."""
+        if expected_version is not None:
+            return await super().upsert(id_or_record, record, expected_version=expected_version)
         row = _upsert_row(id_or_record, record)
         await self._call("upsert_batch", [row])
         return row[0]
 
-    async def delete(self, id: str) -> bool:
-        """Remove the record under ``id``."""
-        return bool((await self._call("delete_batch", [id]))[0])
+    async def delete(self, id: str, *, expected_version: str | None = None) -> bool:
+        """Remove the record under ``id`` (conditional on ``expected_version`` when given)."""
+        if expected_version is None:
+            return bool((await self._call("delete_batch", [id]))[0])
+        async with self._async_version_lock():
+            current = await self.read(id)
+            if current is None:
+                return False
+            enforce_content_version(id, expected_version, current)
+            return bool((await self._call("delete_batch", [id]))[0])
 
     async def exists(self, id: str) -> bool:
         """Whether ``id`` is stored."""
@@ -261,6 +336,11 @@ class NativeAsyncDatabase(_NativeStoreHolder, AsyncDatabase):
     async def create_batch(self, records: Sequence[Record]) -> list[str]:
         """All or nothing; a collision raises DuplicateRecordError naming the id."""
         return list(await self._call("create_batch", rows_for_write(records)))
+
+    async def _apply_batches(self, batches: Sequence[Batch]) -> int:
+        """A commit's batches in one native call: all or nothing where the store is
+        transactional (SQLite, PostgreSQL)."""
+        return int(await self._call("apply", self._native_batches(batches)))
 
     async def _create_missing(self, records: Sequence[Record]) -> list[bool]:
         return list(await self._call("create_missing", rows_for_write(records)))

@@ -30,6 +30,7 @@ from ..exceptions import ConfigurationError
 from ..pooling import PostgresPoolConfig
 from ..query_logic import to_spec
 from ..records import Record
+from .config import PostgresDatabaseConfig
 from .native import NativeAsyncDatabase, NativeSyncDatabase, Row, records_from_rows
 
 #: libpq's sslmode names, which ``ssl`` takes (as asyncpg does) besides True and False.
@@ -72,6 +73,7 @@ class _PostgresStore:
             "prepared_statements",
         }
     )
+    CONFIG_CLS: ClassVar[type | None] = PostgresDatabaseConfig
     config: dict[str, Any]
     _store: Any
 

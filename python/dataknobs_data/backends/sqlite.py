@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from .. import _native
+from .config import AsyncSQLiteDatabaseConfig, SyncSQLiteDatabaseConfig
 from .native import NativeAsyncDatabase, NativeSyncDatabase
 
 
@@ -35,6 +36,10 @@ class _SqliteStore:
 class SyncSQLiteDatabase(_SqliteStore, NativeSyncDatabase):
     """Records in a SQLite database file (``path``, default ``:memory:``)."""
 
+    CONFIG_CLS: ClassVar[type | None] = SyncSQLiteDatabaseConfig
+
 
 class AsyncSQLiteDatabase(_SqliteStore, NativeAsyncDatabase):
-    """Records in a SQLite database file, async face."""
+    """Records in a SQLite database file, async face (also ``backends.sqlite_async``)."""
+
+    CONFIG_CLS: ClassVar[type | None] = AsyncSQLiteDatabaseConfig

@@ -10,6 +10,8 @@ Example::
     print(progress.get_summary())
 """
 
+from dataknobs_data.streaming import ConflictPolicy
+
 from .checkpoint import Checkpoint
 from .factory import (
     MigrationFactory,
@@ -41,6 +43,7 @@ __all__ = [
     "AddRule",
     "Checkpoint",
     "CompositeOperation",
+    "ConflictPolicy",
     "ExcludeRule",
     "MapRule",
     "Migration",

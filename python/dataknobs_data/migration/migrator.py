@@ -22,7 +22,12 @@ from typing import Any, overload
 from dataknobs_data.database import AnyQuery, AsyncDatabase, SyncDatabase, with_id
 from dataknobs_data.query import Query
 from dataknobs_data.records import Record
-from dataknobs_data.streaming import ConflictPolicy, StreamConfig, StreamResult
+from dataknobs_data.streaming import (
+    ConflictPolicy,
+    StreamConfig,
+    StreamResult,
+    build_shortfall_error,
+)
 
 from .checkpoint import Checkpoint
 from .migration import Migration
@@ -30,7 +35,56 @@ from .operations import Operation
 from .progress import MigrationProgress
 from .transformer import Transformer
 
-__all__ = ["Migrator", "TransformLike", "as_record_function", "partition_of"]
+__all__ = [
+    "MigrationProgressAccountant",
+    "Migrator",
+    "TransformLike",
+    "as_record_function",
+    "partition_of",
+]
+
+
+class MigrationProgressAccountant:
+    """A :class:`~dataknobs_data.streaming.BatchWriteAccountant` counting into a
+    :class:`MigrationProgress`, with the migrator's fail-fast rule: a failure re-raises unless
+    ``on_error(exc, record)`` returns True, in which case it is counted and writing goes on.
+    """
+
+    def __init__(
+        self,
+        progress: MigrationProgress,
+        on_error: Callable[[Exception, Record | None], bool] | None = None,
+    ) -> None:
+        self._progress = progress
+        self._on_error = on_error
+
+    def on_batch_start(self) -> None:
+        """Nothing to count: progress has no batch counter."""
+
+    def on_batch_success(self, batch: list[Record], written_ids: list[str]) -> bool:
+        for record_id in written_ids:
+            self._progress.record_success(record_id)
+        missing = len(batch) - len(written_ids)
+        if missing <= 0:
+            return True
+        error = build_shortfall_error(len(written_ids), len(batch))
+        self._progress.record_batch_failure(missing, str(error), error)
+        if self._on_error is not None and self._on_error(error, None):
+            return True
+        raise error
+
+    def on_record_success(self, record: Record) -> None:
+        self._progress.record_success(record.id)
+
+    def on_record_skip(self, record: Record) -> None:
+        self._progress.record_skip("Already present in target", record.id)
+
+    def on_record_failure(self, record: Record | None, error: Exception, local_index: int) -> bool:
+        self._progress.record_failure(str(error), None if record is None else record.id, error)
+        if self._on_error is not None and self._on_error(error, record):
+            return True
+        raise error
+
 
 #: What ``transform=`` accepts.
 TransformLike = Transformer | Migration | Operation | Callable[[Record], Record | None]
@@ -480,11 +534,11 @@ class Migrator:
         partitions: int = ...,
         partition_field: str | None = ...,
         on_progress: ProgressCallback | None = ...,
+        on_conflict: ConflictPolicy | str = ...,
         *,
         query: AnyQuery | None = ...,
         batch_size: int = ...,
         on_error: ErrorHandler | None = ...,
-        on_conflict: ConflictPolicy | str = ...,
         checkpoint: PathLike | None = ...,
         resume: bool = ...,
     ) -> MigrationProgress: ...
@@ -498,11 +552,11 @@ class Migrator:
         partitions: int = ...,
         partition_field: str | None = ...,
         on_progress: ProgressCallback | None = ...,
+        on_conflict: ConflictPolicy | str = ...,
         *,
         query: AnyQuery | None = ...,
         batch_size: int = ...,
         on_error: ErrorHandler | None = ...,
-        on_conflict: ConflictPolicy | str = ...,
         checkpoint: PathLike | None = ...,
         resume: bool = ...,
     ) -> Coroutine[Any, Any, MigrationProgress]: ...
@@ -515,11 +569,11 @@ class Migrator:
         partitions: int = 4,
         partition_field: str | None = None,
         on_progress: ProgressCallback | None = None,
+        on_conflict: ConflictPolicy | str = ConflictPolicy.INSERT,
         *,
         query: AnyQuery | None = None,
         batch_size: int = 1000,
         on_error: ErrorHandler | None = None,
-        on_conflict: ConflictPolicy | str = ConflictPolicy.INSERT,
         checkpoint: PathLike | None = None,
         resume: bool = False,
     ) -> MigrationProgress | Coroutine[Any, Any, MigrationProgress]:
@@ -557,11 +611,11 @@ class Migrator:
         partitions: int = 4,
         partition_field: str | None = None,
         on_progress: ProgressCallback | None = None,
+        on_conflict: ConflictPolicy | str = ConflictPolicy.INSERT,
         *,
         query: AnyQuery | None = None,
         batch_size: int = 1000,
         on_error: ErrorHandler | None = None,
-        on_conflict: ConflictPolicy | str = ConflictPolicy.INSERT,
         checkpoint: PathLike | None = None,
         resume: bool = False,
     ) -> MigrationProgress:

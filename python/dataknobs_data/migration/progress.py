@@ -99,6 +99,31 @@ class MigrationProgress:
         self.errors.append(info)
         return self
 
+    def record_batch_failure(
+        self, count: int, error: str, exception: BaseException | None = None
+    ) -> MigrationProgress:
+        """Count ``count`` failed records that share one error, kept once.
+
+        For a bulk write that stored fewer records than given: which ones failed is not
+        known, so one error entry (with ``"count"``) stands for all of them. A count of zero
+        or less changes nothing.
+        """
+        if count <= 0:
+            return self
+        self.processed += count
+        self.failed += count
+        info: dict[str, Any] = {
+            "error": error,
+            "record_id": None,
+            "count": count,
+            "timestamp": time.time(),
+        }
+        if exception is not None:
+            info["exception"] = str(exception)
+            info["exception_type"] = type(exception).__name__
+        self.errors.append(info)
+        return self
+
     def record_skip(self, reason: str, record_id: str | None = None) -> MigrationProgress:
         """Count one skipped record and note why."""
         self.processed += 1

@@ -111,10 +111,13 @@ class SchemaGuard:
         if others:
             message += f" (also invalid: {', '.join(others)})"
         exc = RecordValidationError(message, first)
-        exc.details = {
-            "schema": self.schema.name,
-            "invalid": [{"index": 0, "id": record.id, "errors": [i[1] for i in issues]}],
-        }
+        # context and details are one dict (0.11.0's errors keep them as aliases).
+        exc.context.update(
+            {
+                "schema": self.schema.name,
+                "invalid": [{"index": 0, "id": record.id, "errors": [i[1] for i in issues]}],
+            }
+        )
         return exc
 
     def _batch_error(
@@ -132,13 +135,15 @@ class SchemaGuard:
             + "; ".join(parts)
         )
         exc = RecordValidationError(message)
-        exc.details = {
-            "schema": self.schema.name,
-            "invalid": [
-                {"index": index, "id": record.id, "errors": [i[1] for i in issues]}
-                for index, record, issues in invalid
-            ],
-        }
+        exc.context.update(
+            {
+                "schema": self.schema.name,
+                "invalid": [
+                    {"index": index, "id": record.id, "errors": [i[1] for i in issues]}
+                    for index, record, issues in invalid
+                ],
+            }
+        )
         return exc
 
     # ------------------------------------------------------------------ argument shapes
@@ -170,6 +175,9 @@ def _two(id: Any, record: Any) -> tuple[Any, Any]:
 def _upsert(id_or_record: Any, record: Any = None) -> tuple[Any, Any]:
     return (id_or_record, record)
 
+
+# Keyword-only options of the wrapped verbs that carry no record: handed on untouched.
+_PASSED_THROUGH = ("expected_version",)
 
 # Each wrapped verb's parameters (keyword calls use the same names as the database methods).
 _SIGNATURES: dict[str, Callable[..., tuple[Any, ...]]] = {
@@ -210,10 +218,11 @@ def _wrap_sync(guard: SchemaGuard, verb: str, method: Callable[..., Any]) -> Cal
     def guarded(*args: Any, **kwargs: Any) -> Any:
         if _validating.get():
             return method(*args, **kwargs)
+        passed = {k: kwargs.pop(k) for k in _PASSED_THROUGH if k in kwargs}
         checked = guard._args(verb, args, kwargs)
         token = _validating.set(True)
         try:
-            return method(*checked)
+            return method(*checked, **passed)
         finally:
             _validating.reset(token)
 
@@ -225,10 +234,11 @@ def _wrap_async(guard: SchemaGuard, verb: str, method: Callable[..., Any]) -> Ca
     async def guarded(*args: Any, **kwargs: Any) -> Any:
         if _validating.get():
             return await method(*args, **kwargs)
+        passed = {k: kwargs.pop(k) for k in _PASSED_THROUGH if k in kwargs}
         checked = guard._args(verb, args, kwargs)
         token = _validating.set(True)
         try:
-            return await method(*checked)
+            return await method(*checked, **passed)
         finally:
             _validating.reset(token)
 

@@ -6,7 +6,7 @@ use serde_json::Value as J;
 
 use crate::error::{detail, Error, Result};
 use crate::iso;
-use crate::value::{Map, Value};
+use crate::value::{exceeds_depth, too_deep_message, Map, Value, MAX_DEPTH};
 
 const TAGS: [&str; 6] = ["$datetime", "$date", "$decimal", "$bytes", "$float", "$map"];
 
@@ -467,12 +467,25 @@ pub fn decode_raw(raw: &str) -> Result<Value> {
     decode_json(raw)
 }
 
-/// Decodes tagged JSON text.
+/// Decodes tagged JSON text: one value, at depth 0 (see [`MAX_DEPTH`]).
 pub fn decode_json(s: &str) -> Result<Value> {
-    serde_json::from_str::<Tagged>(s)
-        .map(|t| t.0)
+    read_text(s, TaggedSeed { level: 1 })
+}
+
+/// Runs `seed` over `text` as its whole content. serde_json's own recursion limit (128 levels)
+/// is off: it would refuse text that values within [`MAX_DEPTH`] encode to (each level may
+/// take two, with a `$map` escape). The seeds here count levels themselves and stop before
+/// the native stack is at risk.
+pub fn read_text<'de, S: serde::de::DeserializeSeed<'de>>(
+    text: &'de str,
+    seed: S,
+) -> Result<S::Value> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.disable_recursion_limit();
+    seed.deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v))
         .map_err(|e| match e.classify() {
-            // Our own message (a bad tag or integer): the position adds nothing to it.
+            // Our own message (a bad tag or integer, too deep): the position adds nothing.
             serde_json::error::Category::Data => {
                 let text = e.to_string();
                 let cut = text.rfind(" at line ").unwrap_or(text.len());
@@ -482,20 +495,163 @@ pub fn decode_json(s: &str) -> Result<Value> {
         })
 }
 
-/// Tagged JSON read straight into a [`Value`]. Going through a `serde_json::Value` first
-/// built every object twice (serde_json's own ordered map, then ours), which was most of the
-/// cost of reading rows back.
-struct Tagged(Value);
+/// Plain JSON text as a tree, refusing nesting deeper than values within [`MAX_DEPTH`] can
+/// need inside `levels` enclosing ones (a file's array and record objects).
+pub fn parse_json(text: &str, levels: usize) -> Result<J> {
+    read_text(text, RawSeed::for_depth(0).with_extra(levels))
+}
 
-impl<'de> serde::Deserialize<'de> for Tagged {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        d.deserialize_any(TaggedVisitor).map(Tagged)
+/// JSON nesting that a value at `depth` and everything within [`MAX_DEPTH`] inside it can
+/// take: two levels per value level (a `$map` escape around each map) and one for a leaf tag.
+fn json_levels_from(depth: usize) -> usize {
+    2 * (MAX_DEPTH + 1).saturating_sub(depth) + 1
+}
+
+/// Reads plain JSON into a tree (tag values and `$map` contents), with a bound on nesting in
+/// place of serde_json's.
+pub struct RawSeed {
+    remaining: usize,
+}
+
+impl RawSeed {
+    /// For the tag value of a value at `depth`.
+    pub fn for_depth(depth: usize) -> RawSeed {
+        RawSeed {
+            remaining: json_levels_from(depth),
+        }
+    }
+
+    fn with_extra(self, levels: usize) -> RawSeed {
+        RawSeed {
+            remaining: self.remaining + levels,
+        }
+    }
+
+    fn child<E: serde::de::Error>(&self) -> std::result::Result<RawSeed, E> {
+        match self.remaining.checked_sub(1) {
+            Some(remaining) => Ok(RawSeed { remaining }),
+            None => Err(E::custom(too_deep_message())),
+        }
     }
 }
 
-struct TaggedVisitor;
+impl<'de> serde::de::DeserializeSeed<'de> for RawSeed {
+    type Value = J;
 
-impl<'de> serde::de::Visitor<'de> for TaggedVisitor {
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<J, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RawSeed {
+    type Value = J;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<J, E> {
+        Ok(J::Null)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> std::result::Result<J, E> {
+        Ok(J::Bool(b))
+    }
+
+    fn visit_i64<E>(self, i: i64) -> std::result::Result<J, E> {
+        Ok(J::from(i))
+    }
+
+    fn visit_u64<E>(self, u: u64) -> std::result::Result<J, E> {
+        Ok(J::from(u))
+    }
+
+    fn visit_f64<E>(self, f: f64) -> std::result::Result<J, E> {
+        Ok(serde_json::Number::from_f64(f).map_or(J::Null, J::Number))
+    }
+
+    fn visit_str<E>(self, s: &str) -> std::result::Result<J, E> {
+        Ok(J::String(s.to_string()))
+    }
+
+    fn visit_string<E>(self, s: String) -> std::result::Result<J, E> {
+        Ok(J::String(s))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<J, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element_seed(self.child()?)? {
+            items.push(v);
+        }
+        Ok(J::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<J, A::Error> {
+        let mut obj = serde_json::Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let v = map.next_value_seed(self.child()?)?;
+            obj.insert(k, v);
+        }
+        Ok(J::Object(obj))
+    }
+}
+
+/// The value a one-key tag object `{tag: raw}` at `level` (a value's depth plus one; 0 is a
+/// record's own map) stands for, or, when the object has more keys (`tag_only` false), what
+/// `raw` reads as for its member `tag`; with the depth of what it holds checked, since `raw`
+/// was read as plain JSON.
+pub fn decode_tagged_member(tag: &str, raw: J, tag_only: bool, level: usize) -> Result<Value> {
+    let (value, at) = if tag_only {
+        (decode_tag(tag, raw)?, level.saturating_sub(1))
+    } else {
+        (from_json(raw)?, level)
+    };
+    if exceeds_depth(&value, at) {
+        return Err(bad(too_deep_message()));
+    }
+    Ok(value)
+}
+
+/// Reads one tagged JSON value straight into a [`Value`]. Going through a
+/// `serde_json::Value` first built every object twice (serde_json's own ordered map, then
+/// ours), which was most of the cost of reading rows back.
+#[derive(Clone, Copy)]
+struct TaggedSeed {
+    /// The value's depth plus one: a record's data or metadata map is read at level 0, so its
+    /// fields are at depth 0 as the writer counts them.
+    level: usize,
+}
+
+impl TaggedSeed {
+    fn child(self) -> TaggedSeed {
+        TaggedSeed {
+            level: self.level + 1,
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for TaggedSeed {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Value, D::Error> {
+        if self.level > MAX_DEPTH + 1 {
+            use serde::de::Error as _;
+            return Err(D::Error::custom(too_deep_message()));
+        }
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TaggedSeed {
     type Value = Value;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -537,7 +693,7 @@ impl<'de> serde::de::Visitor<'de> for TaggedVisitor {
         mut seq: A,
     ) -> std::result::Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(Tagged(v)) = seq.next_element()? {
+        while let Some(v) = seq.next_element_seed(self.child())? {
             items.push(v);
         }
         Ok(Value::List(items))
@@ -552,25 +708,24 @@ impl<'de> serde::de::Visitor<'de> for TaggedVisitor {
             return Ok(Value::Map(Map::new()));
         };
         let mut m = Map::with_capacity(map.size_hint().unwrap_or(8));
-        if TAGS.contains(&first.as_str()) {
+        if let Some(tag) = tag_name(&first) {
             // A tag only if it is the object's one key: read its value as plain JSON.
-            let raw: J = map.next_value()?;
-            match map.next_key::<String>()? {
-                None => return decode_tag(&first, raw).map_err(|e| A::Error::custom(detail(&e))),
-                Some(second) => {
-                    m.insert(
-                        first,
-                        from_json(raw).map_err(|e| A::Error::custom(detail(&e)))?,
-                    );
-                    let Tagged(v) = map.next_value()?;
-                    m.insert(second, v);
-                }
-            }
+            let raw = map.next_value_seed(RawSeed::for_depth(self.level.saturating_sub(1)))?;
+            let second = map.next_key::<String>()?;
+            let value = decode_tagged_member(tag, raw, second.is_none(), self.level)
+                .map_err(|e| A::Error::custom(detail(&e)))?;
+            let Some(second) = second else {
+                return Ok(value);
+            };
+            m.insert(first, value);
+            let v = map.next_value_seed(self.child())?;
+            m.insert(second, v);
         } else {
-            let Tagged(v) = map.next_value()?;
+            let v = map.next_value_seed(self.child())?;
             m.insert(first, v);
         }
-        while let Some((k, Tagged(v))) = map.next_entry::<String, Tagged>()? {
+        while let Some(k) = map.next_key::<String>()? {
+            let v = map.next_value_seed(self.child())?;
             m.insert(k, v);
         }
         Ok(Value::Map(m))
@@ -579,7 +734,7 @@ impl<'de> serde::de::Visitor<'de> for TaggedVisitor {
 
 /// Decodes tagged JSON text that must be an object (a record's data or metadata).
 pub fn decode_map(s: &str) -> Result<Map> {
-    match decode_json(s)? {
+    match read_text(s, TaggedSeed { level: 0 })? {
         Value::Map(m) => Ok(m),
         other => Err(bad(format!(
             "expected an object, got {}",
@@ -594,6 +749,10 @@ pub fn map_from_json(j: J) -> Result<Map> {
         J::Object(obj) => {
             // A top-level tag object is a value, not a mapping.
             match from_json(J::Object(obj))? {
+                // The tree came from `parse_json`, bounded but not by value depth.
+                Value::Map(m) if m.values().any(|v| exceeds_depth(v, 0)) => {
+                    Err(bad(too_deep_message()))
+                }
                 Value::Map(m) => Ok(m),
                 other => Err(bad(format!(
                     "expected an object, got {}",
@@ -822,5 +981,83 @@ mod tests {
         assert!(decode_map(r#"{"$date":"2024-01-01"}"#).is_err());
         assert_eq!(decode_json("1.5"), Ok(Value::Float(1.5)));
         assert_eq!(decode_json("-7"), Ok(Value::Int(-7)));
+    }
+
+    /// A list nested `depth` levels below a field whose innermost item is `leaf`.
+    fn nested(depth: usize, leaf: Value, as_map: bool) -> Value {
+        (0..depth).fold(leaf, |inner, _| {
+            if as_map {
+                // A tag-like key forces the `$map` escape: two JSON levels per value level.
+                Value::Map(Map::from_iter([("$date".to_string(), inner)]))
+            } else {
+                Value::List(vec![inner])
+            }
+        })
+    }
+
+    fn record_text(field: Value) -> String {
+        encode_map(&Map::from_iter([("f".to_string(), field)]))
+    }
+
+    #[test]
+    fn every_depth_the_writer_allows_reads_back() {
+        // Deeper than serde_json's own limit of 128, which made such records unreadable.
+        for as_map in [false, true] {
+            let deepest = nested(
+                MAX_DEPTH,
+                Value::Date(NaiveDate::from_ymd_opt(2024, 1, 1).unwrap()),
+                as_map,
+            );
+            assert!(!exceeds_depth(&deepest, 0));
+            let text = record_text(deepest.clone());
+            let back = decode_map(&text).unwrap();
+            assert_eq!(back["f"], deepest);
+            assert_eq!(decode_json(&encode_json(&deepest)).unwrap(), deepest);
+            // Files add their array and record objects around the data map.
+            let j = parse_json(&format!("[{{\"data\": {text}}}]"), 3).unwrap();
+            let data = j[0]["data"].clone();
+            assert_eq!(map_from_json(data).unwrap()["f"], deepest);
+        }
+    }
+
+    #[test]
+    fn deeper_than_the_limit_is_a_data_format_error_naming_it() {
+        for as_map in [false, true] {
+            let too_deep = nested(MAX_DEPTH + 1, Value::Int(1), as_map);
+            assert!(exceeds_depth(&too_deep, 0));
+            let text = record_text(too_deep.clone());
+            for err in [
+                decode_map(&text).unwrap_err(),
+                decode_json(&encode_json(&too_deep)).unwrap_err(),
+                map_from_json(parse_json(&text, 0).unwrap()).unwrap_err(),
+            ] {
+                assert!(
+                    matches!(&err, Error::DataFormat { message, .. } if message.contains("nested more than 256 levels")),
+                    "{err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_nesting_is_refused_without_exhausting_the_stack() {
+        // Text written by another program: a million levels, in plain JSON and inside a tag.
+        let n = 1_000_000;
+        let plain = format!("{{\"f\": {}{}}}", "[".repeat(n), "]".repeat(n));
+        let tagged = format!(
+            "{{\"f\": {{\"$map\": {{\"a\": {}{}}}}}}}",
+            "[".repeat(n),
+            "]".repeat(n)
+        );
+        let worker = std::thread::Builder::new()
+            .stack_size(2 << 20) // tokio's worker default
+            .spawn(move || {
+                for text in [plain, tagged] {
+                    assert!(decode_map(&text).is_err());
+                    assert!(parse_json(&text, 0).is_err());
+                }
+            })
+            .unwrap();
+        worker.join().unwrap();
     }
 }

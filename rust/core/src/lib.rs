@@ -29,5 +29,5 @@ pub use memory::MemoryStore;
 pub use query::{CompiledQuery, Cond, Op, QuerySpec};
 pub use row::Row;
 pub use sqlite::SqliteStore;
-pub use store::Store;
+pub use store::{Store, WriteOp};
 pub use value::{DateTimeValue, Map, Value};

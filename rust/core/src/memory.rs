@@ -278,8 +278,12 @@ pub(crate) fn stream_rows(rows: Vec<Row>, batch_size: usize, prefetch: usize) ->
             let mut it = rows.into_iter();
             loop {
                 let page: Vec<Row> = it.by_ref().take(batch_size).collect();
+                if page.is_empty() {
+                    tx.blocking_end();
+                    break;
+                }
                 // A failed send means the cursor was dropped or closed: stop producing.
-                if page.is_empty() || tx.blocking_send(Ok(page)).is_err() {
+                if !tx.blocking_send(page) {
                     break;
                 }
             }

@@ -12,13 +12,13 @@ use parking_lot::Mutex;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use crate::codec;
-use crate::cursor::{Cursor, Page, Pager};
+use crate::cursor::{Cursor, PageSender, Pager};
 use crate::error::detail;
 use crate::error::{Error, Result};
 use crate::memory;
 use crate::query::{CompiledQuery, Cond, Op, QuerySpec};
 use crate::row::{Reads, Row};
-use crate::store::Store;
+use crate::store::{Store, WriteOp};
 use crate::value::Value;
 
 /// Parameters per `IN (...)` statement, well under SQLite's variable limit.
@@ -648,69 +648,75 @@ impl SqliteStore {
             .map(|id| id.to_string()))
     }
 
-    /// Inserts every row in one transaction; on the first id already stored (or repeated in
-    /// the batch) nothing is written and that id is reported, as the memory store does.
-    fn create_rows<R: Source>(&self, rows: &[R]) -> Result<Vec<String>> {
+    /// Runs `write` in one transaction of its own, committed when it succeeds (dropping the
+    /// transaction on an error rolls everything it did back).
+    fn in_transaction<T>(
+        &self,
+        operation: &'static str,
+        write: impl FnOnce(&rusqlite::Transaction<'_>, &str) -> Result<T>,
+    ) -> Result<T> {
         let now = now_iso();
+        self.with_conn(|conn| {
+            let tx = conn.transaction().map_err(op_err(operation))?;
+            let out = write(&tx, &now)?;
+            tx.commit().map_err(op_err(operation))?;
+            Ok(out)
+        })
+    }
+
+    /// Inserts every row; on the first id already stored (or repeated in the batch) it stops
+    /// with that id, and the caller's transaction rolls the batch back, as the memory store
+    /// writes nothing.
+    fn create_in<R: Source>(&self, tx: &Connection, now: &str, rows: &[R]) -> Result<Vec<String>> {
         let sql = format!(
             "INSERT INTO {} (id, data, metadata, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
             self.table
         );
-        self.with_conn(|conn| {
-            let tx = conn.transaction().map_err(op_err("create"))?;
-            if !self.id_is_key {
-                let ids: Vec<&str> = rows.iter().map(Source::id).collect();
-                if let Some(id) = self.first_duplicate(&tx, &ids)? {
-                    return Err(Error::Duplicate(id));
-                }
+        if !self.id_is_key {
+            let ids: Vec<&str> = rows.iter().map(Source::id).collect();
+            if let Some(id) = self.first_duplicate(tx, &ids)? {
+                return Err(Error::Duplicate(id));
             }
-            {
-                let mut stmt = tx.prepare_cached(&sql).map_err(op_err("create"))?;
-                let (mut dbuf, mut mbuf) = (String::new(), String::new());
-                for r in rows {
-                    let (data, meta) = r.texts(&mut dbuf, &mut mbuf);
-                    match stmt.execute(params![r.id(), data, meta, now]) {
-                        Ok(_) => {}
-                        // Dropping the transaction rolls the batch back.
-                        Err(e) if self.id_is_key && is_key_violation(&e) => {
-                            return Err(Error::Duplicate(r.id().to_string()))
-                        }
-                        Err(e) => return Err(op_err("create")(e)),
-                    }
+        }
+        let mut stmt = tx.prepare_cached(&sql).map_err(op_err("create"))?;
+        let (mut dbuf, mut mbuf) = (String::new(), String::new());
+        for r in rows {
+            let (data, meta) = r.texts(&mut dbuf, &mut mbuf);
+            match stmt.execute(params![r.id(), data, meta, now]) {
+                Ok(_) => {}
+                Err(e) if self.id_is_key && is_key_violation(&e) => {
+                    return Err(Error::Duplicate(r.id().to_string()))
                 }
+                Err(e) => return Err(op_err("create")(e)),
             }
-            tx.commit().map_err(op_err("create"))?;
-            Ok(rows.iter().map(|r| r.id().to_string()).collect())
-        })
+        }
+        Ok(rows.iter().map(|r| r.id().to_string()).collect())
     }
 
-    /// Runs one statement per row inside one transaction; `per_row` gets the number of rows
-    /// the statement changed.
-    fn write_each<R: Source, T>(
-        &self,
+    fn create_rows<R: Source>(&self, rows: &[R]) -> Result<Vec<String>> {
+        self.in_transaction("create", |tx, now| self.create_in(tx, now, rows))
+    }
+
+    /// Runs `sql` once per row; `per_row` gets the number of rows the statement changed.
+    fn write_each_in<R: Source, T>(
+        tx: &Connection,
+        now: &str,
         operation: &'static str,
         sql: &str,
         rows: &[R],
         per_row: impl Fn(&R, usize) -> T,
     ) -> Result<Vec<T>> {
-        let now = now_iso();
-        self.with_conn(|conn| {
-            let tx = conn.transaction().map_err(op_err(operation))?;
-            let mut out = Vec::with_capacity(rows.len());
-            {
-                let mut stmt = tx.prepare_cached(sql).map_err(op_err(operation))?;
-                let (mut dbuf, mut mbuf) = (String::new(), String::new());
-                for r in rows {
-                    let (data, meta) = r.texts(&mut dbuf, &mut mbuf);
-                    let n = stmt
-                        .execute(params![r.id(), data, meta, now])
-                        .map_err(op_err(operation))?;
-                    out.push(per_row(r, n));
-                }
-            }
-            tx.commit().map_err(op_err(operation))?;
-            Ok(out)
-        })
+        let mut out = Vec::with_capacity(rows.len());
+        let mut stmt = tx.prepare_cached(sql).map_err(op_err(operation))?;
+        let (mut dbuf, mut mbuf) = (String::new(), String::new());
+        for r in rows {
+            let (data, meta) = r.texts(&mut dbuf, &mut mbuf);
+            let n = stmt
+                .execute(params![r.id(), data, meta, now])
+                .map_err(op_err(operation))?;
+            out.push(per_row(r, n));
+        }
+        Ok(out)
     }
 
     fn create_missing_rows<R: Source>(&self, rows: &[R]) -> Result<Vec<bool>> {
@@ -719,17 +725,23 @@ impl SqliteStore {
              ON CONFLICT(id) DO NOTHING",
             self.table
         );
-        self.write_each("create", &sql, rows, |_, n| n > 0)
+        self.in_transaction("create", |tx, now| {
+            Self::write_each_in(tx, now, "create", &sql, rows, |_, n| n > 0)
+        })
     }
 
-    fn upsert_rows<R: Source>(&self, rows: &[R]) -> Result<Vec<String>> {
+    fn upsert_in<R: Source>(&self, tx: &Connection, now: &str, rows: &[R]) -> Result<Vec<String>> {
         let sql = format!(
             "INSERT INTO {} (id, data, metadata, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4) \
              ON CONFLICT(id) DO UPDATE SET data = excluded.data, metadata = excluded.metadata, \
              updated_at = excluded.updated_at",
             self.table
         );
-        self.write_each("upsert", &sql, rows, |r, _| r.id().to_string())
+        Self::write_each_in(tx, now, "upsert", &sql, rows, |r, _| r.id().to_string())
+    }
+
+    fn upsert_rows<R: Source>(&self, rows: &[R]) -> Result<Vec<String>> {
+        self.in_transaction("upsert", |tx, now| self.upsert_in(tx, now, rows))
     }
 
     fn update_rows<R: Source>(&self, rows: &[R]) -> Result<Vec<bool>> {
@@ -737,7 +749,39 @@ impl SqliteStore {
             "UPDATE {} SET data = ?2, metadata = ?3, updated_at = ?4 WHERE id = ?1",
             self.table
         );
-        self.write_each("update", &sql, rows, |_, n| n > 0)
+        self.in_transaction("update", |tx, now| {
+            Self::write_each_in(tx, now, "update", &sql, rows, |_, n| n > 0)
+        })
+    }
+
+    fn delete_in(&self, tx: &Connection, ids: &[String]) -> Result<Vec<bool>> {
+        let sql = format!("DELETE FROM {} WHERE id = ?1", self.table);
+        let mut stmt = tx.prepare_cached(&sql).map_err(op_err("delete"))?;
+        ids.iter()
+            .map(|id| Ok(stmt.execute([id]).map_err(op_err("delete"))? > 0))
+            .collect()
+    }
+
+    /// Every write of `ops` in one transaction: all of them, or on the first failure none.
+    fn apply_in<R: Source>(&self, ops: &[WriteOp<R>]) -> Result<usize> {
+        self.in_transaction("transaction", |tx, now| {
+            let mut affected = 0;
+            for op in ops {
+                affected += match op {
+                    WriteOp::Create(rows) => self.create_in(tx, now, rows)?.len(),
+                    WriteOp::Upsert(rows) => self.upsert_in(tx, now, rows)?.len(),
+                    WriteOp::Delete(ids) => {
+                        self.delete_in(tx, ids)?.into_iter().filter(|d| *d).count()
+                    }
+                };
+            }
+            Ok(affected)
+        })
+    }
+
+    /// [`Store::apply`] for rows already in tagged JSON.
+    pub fn apply_encoded(&self, ops: Vec<WriteOp<EncodedRow>>) -> Result<usize> {
+        self.apply_in(&ops)
     }
 
     /// `create_batch` for rows already in tagged JSON (each text must be an object).
@@ -776,12 +820,7 @@ impl SqliteStore {
 
     /// The producer of an unsorted stream: pages through the table by rowid, taking the lock
     /// once per page, and sends filtered rows in messages of at most `batch_size`.
-    fn produce(
-        &self,
-        q: &CompiledQuery,
-        batch_size: usize,
-        tx: &tokio::sync::mpsc::Sender<Page>,
-    ) -> Result<()> {
+    fn produce(&self, q: &CompiledQuery, batch_size: usize, tx: &PageSender) -> Result<()> {
         let mut after = i64::MIN;
         let mut pager = Pager::new(q.offset(), q.limit(), batch_size);
         while pager.wants_more() {
@@ -798,14 +837,14 @@ impl SqliteStore {
                     continue;
                 }
                 if let Some(full) = pager.push(q.project_row(row)) {
-                    if tx.blocking_send(Ok(full)).is_err() {
+                    if !tx.blocking_send(full) {
                         return Ok(());
                     }
                 }
             }
         }
         if let Some(last) = pager.finish() {
-            let _ = tx.blocking_send(Ok(last));
+            tx.blocking_send(last);
         }
         Ok(())
     }
@@ -866,19 +905,15 @@ impl Store for SqliteStore {
     }
 
     fn delete_batch(&self, ids: &[String]) -> Result<Vec<bool>> {
-        let sql = format!("DELETE FROM {} WHERE id = ?1", self.table);
-        self.with_conn(|conn| {
-            let tx = conn.transaction().map_err(op_err("delete"))?;
-            let mut out = Vec::with_capacity(ids.len());
-            {
-                let mut stmt = tx.prepare_cached(&sql).map_err(op_err("delete"))?;
-                for id in ids {
-                    out.push(stmt.execute([id]).map_err(op_err("delete"))? > 0);
-                }
-            }
-            tx.commit().map_err(op_err("delete"))?;
-            Ok(out)
-        })
+        self.in_transaction("delete", |tx, _| self.delete_in(tx, ids))
+    }
+
+    fn apply(&self, ops: Vec<WriteOp>) -> Result<usize> {
+        self.apply_in(&ops)
+    }
+
+    fn is_transactional(&self) -> bool {
+        true
     }
 
     fn search(&self, spec: &QuerySpec) -> Result<Vec<Row>> {
@@ -944,9 +979,10 @@ impl Store for SqliteStore {
         let store = self;
         std::thread::Builder::new()
             .name("dataknobs-sqlite-stream".into())
-            .spawn(move || {
-                if let Err(e) = store.produce(&q, batch_size, &tx) {
-                    let _ = tx.blocking_send(Err(e));
+            .spawn(move || match store.produce(&q, batch_size, &tx) {
+                Ok(()) => tx.blocking_end(),
+                Err(e) => {
+                    tx.blocking_send_result(Err(e));
                 }
             })
             .map_err(|e| Error::Other(format!("cannot start stream producer: {e}")))?;
@@ -1418,6 +1454,42 @@ mod tests {
         rows.push(row("x", 1));
         assert_eq!(s.create_batch(rows), Err(Error::Duplicate("x".into())));
         assert_eq!(s.count(&QuerySpec::default()).unwrap(), 1);
+    }
+
+    #[test]
+    fn apply_is_one_transaction() {
+        let s = mem();
+        s.create_batch(vec![row("keep", 0), row("gone", 1)])
+            .unwrap();
+        let ids = |s: &SqliteStore| -> Vec<String> {
+            s.search(&QuerySpec::default())
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
+        };
+        // A later batch fails: the delete and the upsert before it are rolled back.
+        let failing = vec![
+            WriteOp::Delete(vec!["gone".into()]),
+            WriteOp::Upsert(vec![row("keep", 5), row("new", 6)]),
+            WriteOp::Create(vec![row("fresh", 7), row("new", 8)]),
+        ];
+        assert_eq!(s.apply(failing), Err(Error::Duplicate("new".into())));
+        assert_eq!(ids(&s), ["keep", "gone"]);
+        assert_eq!(
+            s.read_batch(&["keep".into()]).unwrap()[0],
+            Some(row("keep", 0))
+        );
+        let ok = vec![
+            WriteOp::Delete(vec!["gone".into(), "missing".into()]),
+            WriteOp::Create(vec![row("gone", 9)]),
+            WriteOp::Upsert(vec![row("keep", 5)]),
+        ];
+        assert_eq!(s.apply(ok), Ok(3));
+        assert_eq!(ids(&s), ["keep", "gone"]);
+        assert!(s.is_transactional());
+        let memory = crate::memory::MemoryStore::new();
+        assert!(!memory.is_transactional());
     }
 
     #[test]

@@ -9,6 +9,15 @@ use crate::error::Result;
 use crate::query::QuerySpec;
 use crate::row::Row;
 
+/// One batch of a transaction's commit: the writes of one kind, in the order they were staged.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp<R = Row> {
+    /// Fails closed like `create_batch`.
+    Create(Vec<R>),
+    Upsert(Vec<R>),
+    Delete(Vec<String>),
+}
+
 pub trait Store: Send + Sync + 'static {
     /// Fails closed: an id already stored or repeated in `rows` gives `Error::Duplicate(id)` and
     /// nothing is written.
@@ -36,6 +45,24 @@ pub trait Store: Send + Sync + 'static {
         batch_size: usize,
         prefetch: usize,
     ) -> Result<Cursor>;
+    /// Applies `ops` in order and returns how many records they wrote or removed. A store
+    /// whose [`Store::is_transactional`] is true applies all of them or, on the first failure,
+    /// none; the others apply each batch on its own, so earlier ones stay applied.
+    fn apply(&self, ops: Vec<WriteOp>) -> Result<usize> {
+        let mut affected = 0;
+        for op in ops {
+            affected += match op {
+                WriteOp::Create(rows) => self.create_batch(rows)?.len(),
+                WriteOp::Upsert(rows) => self.upsert_batch(rows)?.len(),
+                WriteOp::Delete(ids) => self.delete_batch(&ids)?.into_iter().filter(|d| *d).count(),
+            };
+        }
+        Ok(affected)
+    }
+    /// Whether [`Store::apply`] is all or nothing.
+    fn is_transactional(&self) -> bool {
+        false
+    }
     /// Idempotent. Every later call returns `Error::Closed`.
     fn close(&self) -> Result<()>;
 }

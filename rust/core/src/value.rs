@@ -28,3 +28,26 @@ pub enum Value {
     List(Vec<Value>),
     Map(Map),
 }
+
+/// How deeply values may nest: a record's field value is at depth 0 and each list item or map
+/// value one deeper than its container; a value deeper than this is refused when written and
+/// reported when read, on every backend. Two limits (one for writing, the JSON reader's own
+/// for reading) let a record be stored that no read could decode; there is one.
+pub const MAX_DEPTH: usize = 256;
+
+/// The message for a value nested past [`MAX_DEPTH`].
+pub fn too_deep_message() -> String {
+    format!("value nested more than {MAX_DEPTH} levels deep")
+}
+
+/// Whether `v`, found at `depth`, or anything inside it lies deeper than [`MAX_DEPTH`].
+pub fn exceeds_depth(v: &Value, depth: usize) -> bool {
+    if depth > MAX_DEPTH {
+        return true;
+    }
+    match v {
+        Value::List(items) => items.iter().any(|i| exceeds_depth(i, depth + 1)),
+        Value::Map(m) => m.values().any(|i| exceeds_depth(i, depth + 1)),
+        _ => false,
+    }
+}

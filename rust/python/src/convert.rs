@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use dataknobs_core::row::TextRow;
 use dataknobs_core::sqlite::EncodedRow;
-use dataknobs_core::{codec, iso, Cond, DateTimeValue, Map, Op, QuerySpec, Row, Value};
+use dataknobs_core::value::{too_deep_message, MAX_DEPTH};
+use dataknobs_core::{codec, iso, Cond, DateTimeValue, Map, Op, QuerySpec, Row, Value, WriteOp};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -18,10 +19,6 @@ use pyo3::types::{
 };
 
 use crate::errors::{core_to_py, query_error, serialization_error};
-
-/// Deeper than this is almost certainly a cycle-free but pathological structure; refusing it
-/// keeps the recursive conversion from overflowing the native stack.
-const MAX_DEPTH: usize = 256;
 
 /// Python classes looked up once: the `datetime` and `decimal` modules are pure Python under
 /// abi3, so type checks and construction go through these objects.
@@ -130,7 +127,7 @@ pub fn value_from_py(obj: &Bound<'_, PyAny>, path: &Path<'_>, accept: Accept) ->
     if path.depth > MAX_DEPTH {
         return Err(serialization_error(
             py,
-            format!("value nested too deeply at '{}'", path.render()),
+            format!("{} at '{}'", too_deep_message(), path.render()),
         ));
     }
     if obj.is_none() {
@@ -422,17 +419,22 @@ impl<'py> ToPy<'py> {
     /// The dict a stored map's text reads as; None when the text is not one the direct
     /// reading takes (the caller decodes it the long way for the error).
     fn stored_map(&mut self, text: &str) -> PyResult<Option<Bound<'py, PyDict>>> {
-        Ok(self.json(text)?.and_then(|v| v.cast_into::<PyDict>().ok()))
+        Ok(self
+            .json_at(text, RECORD_LEVEL)?
+            .and_then(|v| v.cast_into::<PyDict>().ok()))
     }
 
     /// The Python object tagged JSON text reads as; None when the direct reading does not
     /// take the text (malformed, a bad tag, an integer beyond 64 bits), for which the long
     /// way (`codec::decode_json`) has the error.
     pub fn json(&mut self, text: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.json_at(text, RECORD_LEVEL + 1)
+    }
+
+    /// [`Self::json`] for text whose root sits at `level` (see `PySeed::level`).
+    fn json_at(&mut self, text: &str, level: usize) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.failed = None;
-        let mut de = serde_json::Deserializer::from_str(text);
-        let read = serde::de::DeserializeSeed::deserialize(PySeed { cx: self }, &mut de)
-            .and_then(|v| de.end().map(|()| v));
+        let read = codec::read_text(text, PySeed { cx: self, level });
         if let Some(e) = self.failed.take() {
             return Err(e);
         }
@@ -446,16 +448,34 @@ impl<'py> ToPy<'py> {
     }
 }
 
-/// Reads one tagged JSON value into a Python object (see `ToPy::text_row`); the tag rules are
-/// `codec::decode_json`'s.
+/// The level a record's data or metadata map is read at: its fields are at depth 0.
+const RECORD_LEVEL: usize = 0;
+
+/// Reads one tagged JSON value into a Python object (see `ToPy::text_row`); the tag rules and
+/// the depth limit are `codec::decode_json`'s.
 struct PySeed<'a, 'py> {
     cx: &'a mut ToPy<'py>,
+    /// The value's depth plus one (`RECORD_LEVEL` for a record's own map).
+    level: usize,
+}
+
+impl<'py> PySeed<'_, 'py> {
+    fn child(&mut self) -> PySeed<'_, 'py> {
+        PySeed {
+            cx: &mut *self.cx,
+            level: self.level + 1,
+        }
+    }
 }
 
 impl<'de, 'py> serde::de::DeserializeSeed<'de> for PySeed<'_, 'py> {
     type Value = Bound<'py, PyAny>;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        if self.level > MAX_DEPTH + 1 {
+            // The long way words the error.
+            return Err(serde::de::Error::custom("too deep"));
+        }
         d.deserialize_any(self)
     }
 }
@@ -496,9 +516,12 @@ impl<'de, 'py> serde::de::Visitor<'de> for PySeed<'_, 'py> {
         Ok(PyString::new(self.cx.py, s).into_any())
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        mut self,
+        mut seq: A,
+    ) -> Result<Self::Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(v) = seq.next_element_seed(PySeed { cx: &mut *self.cx })? {
+        while let Some(v) = seq.next_element_seed(self.child())? {
             items.push(v);
         }
         PyList::new(self.cx.py, items)
@@ -507,34 +530,42 @@ impl<'de, 'py> serde::de::Visitor<'de> for PySeed<'_, 'py> {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let cx = self.cx;
+        let (cx, level) = (self.cx, self.level);
+        let child = level + 1;
         let dict = PyDict::new(cx.py);
         let Some(first) = map.next_key_seed(KeySeed { cx: &mut *cx })? else {
             return Ok(dict.into_any());
         };
-        if first.tag.is_some() {
+        if let Some(tag) = first.tag {
             // A tag only if it is the object's one key: its value is read as plain JSON and
             // decoded by the core's rules, like the rest of the long way.
-            let raw: serde_json::Value = map.next_value()?;
+            let raw_seed = codec::RawSeed::for_depth(level.saturating_sub(1));
+            let raw = map.next_value_seed(raw_seed)?;
             let second = map.next_key_seed(KeySeed { cx: &mut *cx })?;
-            let value = match (&second, first.tag) {
-                (None, Some(tag)) => codec::decode_tag(tag, raw),
-                _ => codec::from_json(raw),
-            }
-            .map_err(|e| serde::de::Error::custom(e.to_string()))?;
+            let value = codec::decode_tagged_member(tag, raw, second.is_none(), level)
+                .map_err(|e| serde::de::Error::custom(e.to_string()))?;
             let value = cx.value(&value).map_err(|e| cx.fail(e))?;
             let Some(second) = second else {
                 return Ok(value);
             };
             dict.set_item(first.name, value).map_err(|e| cx.fail(e))?;
-            let v = map.next_value_seed(PySeed { cx: &mut *cx })?;
+            let v = map.next_value_seed(PySeed {
+                cx: &mut *cx,
+                level: child,
+            })?;
             dict.set_item(second.name, v).map_err(|e| cx.fail(e))?;
         } else {
-            let v = map.next_value_seed(PySeed { cx: &mut *cx })?;
+            let v = map.next_value_seed(PySeed {
+                cx: &mut *cx,
+                level: child,
+            })?;
             dict.set_item(first.name, v).map_err(|e| cx.fail(e))?;
         }
         while let Some(k) = map.next_key_seed(KeySeed { cx: &mut *cx })? {
-            let v = map.next_value_seed(PySeed { cx: &mut *cx })?;
+            let v = map.next_value_seed(PySeed {
+                cx: &mut *cx,
+                level: child,
+            })?;
             dict.set_item(k.name, v).map_err(|e| cx.fail(e))?;
         }
         Ok(dict.into_any())
@@ -649,7 +680,7 @@ fn push_py(out: &mut String, obj: &Bound<'_, PyAny>, path: &Path<'_>) -> PyResul
     if path.depth > MAX_DEPTH {
         return Err(serialization_error(
             py,
-            format!("value nested too deeply at '{}'", path.render()),
+            format!("{} at '{}'", too_deep_message(), path.render()),
         ));
     }
     if obj.is_none() {
@@ -857,6 +888,26 @@ pub fn rows_from_py(rows: &Bound<'_, PyAny>) -> PyResult<Vec<Row>> {
     let mut out = Vec::with_capacity(rows.len().unwrap_or(0));
     for item in rows.try_iter()? {
         out.push(row_from_py(&item?)?);
+    }
+    Ok(out)
+}
+
+/// A transaction's batches: `[(kind, payload), ...]` with kind "create" or "upsert" (payload:
+/// rows) or "delete" (payload: ids), in the order they are to be applied.
+pub fn write_ops_from_py(ops: &Bound<'_, PyAny>) -> PyResult<Vec<WriteOp>> {
+    let mut out = Vec::with_capacity(ops.len().unwrap_or(0));
+    for item in ops.try_iter()? {
+        let (kind, payload): (String, Bound<'_, PyAny>) = item?.extract()?;
+        out.push(match kind.as_str() {
+            "create" => WriteOp::Create(rows_from_py(&payload)?),
+            "upsert" => WriteOp::Upsert(rows_from_py(&payload)?),
+            "delete" => WriteOp::Delete(ids_from_py(&payload)?),
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "a transaction batch is create, upsert or delete, not {other:?}"
+                )))
+            }
+        });
     }
     Ok(out)
 }

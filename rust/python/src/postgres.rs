@@ -10,7 +10,7 @@ use dataknobs_core::Error;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::convert::{ids_from_py, rows_from_py, spec_from_py, ToPython};
+use crate::convert::{ids_from_py, rows_from_py, spec_from_py, write_ops_from_py, ToPython};
 use crate::errors::{BridgeError, BridgeResult};
 use crate::runtime::{check_pid, future_awaitable, run_detached, runtime};
 use crate::stores::{Cursor, Pages};
@@ -211,6 +211,10 @@ verbs! {
             pid: std::process::id(),
         })
     }
+
+    fn is_transactional(&self) -> bool {
+        true
+    }
     }
 
     fn create_batch / create_batch_async(rows: &Bound<'py, PyAny>)
@@ -234,6 +238,10 @@ verbs! {
     fn delete_batch / delete_batch_async(ids: &Bound<'py, PyAny>)
         prepare { let ids = ids_from_py(ids)?; }
         |s| s.delete_batch(&ids).await;
+    /// A transaction's batches, all in one server transaction.
+    fn apply / apply_async(ops: &Bound<'py, PyAny>)
+        prepare { let ops = write_ops_from_py(ops)?; }
+        |s| s.apply(ops).await;
     #[pyo3(signature = (spec=None))]
     fn search / search_async(spec: Option<&Bound<'py, PyAny>>)
         prepare { let spec = spec_from_py(spec)?; }

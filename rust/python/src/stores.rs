@@ -14,7 +14,9 @@ use dataknobs_core::{Error, Row, Store};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::convert::{encoded_rows_from_py, ids_from_py, rows_from_py, spec_from_py, ToPython};
+use crate::convert::{
+    encoded_rows_from_py, ids_from_py, rows_from_py, spec_from_py, write_ops_from_py, ToPython,
+};
 use crate::errors::{core_to_py, BridgeError, BridgeResult};
 use crate::runtime::{check_pid, run_detached, runtime, spawn_blocking_awaitable};
 
@@ -202,6 +204,22 @@ macro_rules! store_class {
             fn exists_batch_async<'py>(&self, py: Python<'py>, ids: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
                 let ids = ids_from_py(ids)?;
                 self.handle.spawn(py, move |s| Ok(s.exists_batch(&ids)?))
+            }
+
+            /// A transaction's batches in one call (`[(kind, rows_or_ids), ...]`): all or
+            /// nothing where `is_transactional()`, else each batch on its own.
+            fn apply<'py>(&self, py: Python<'py>, ops: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                let ops = write_ops_from_py(ops)?;
+                self.handle.sync(py, move |s| Ok(s.apply(ops)?))
+            }
+
+            fn apply_async<'py>(&self, py: Python<'py>, ops: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                let ops = write_ops_from_py(ops)?;
+                self.handle.spawn(py, move |s| Ok(s.apply(ops)?))
+            }
+
+            fn is_transactional(&self) -> bool {
+                self.handle.store.is_transactional()
             }
 
             fn delete_batch<'py>(&self, py: Python<'py>, ids: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {

@@ -146,8 +146,8 @@ impl Layout {
         if text.trim().is_empty() {
             return Ok(Vec::new());
         }
-        let j: J = serde_json::from_str(&text)
-            .map_err(|e| self.bad(format!("line {} column {}: {e}", e.line(), e.column())))?;
+        // The array and each record's object enclose the data and metadata maps.
+        let j: J = codec::parse_json(&text, 3).map_err(|e| self.bad(detail(&e)))?;
         match j {
             J::Array(items) => Ok(items),
             _ => Err(self.bad("expected a JSON array of records")),
@@ -324,7 +324,7 @@ impl RowReader {
                 if text.trim().is_empty() {
                     continue;
                 }
-                let j: J = serde_json::from_str(text).map_err(|e| at(e.to_string()))?;
+                let j: J = codec::parse_json(text, 2).map_err(|e| at(detail(&e)))?;
                 let row = record_from_json(j).map_err(at)?;
                 self.at = format!("line {line}");
                 return Ok(Some(row));

@@ -36,7 +36,7 @@ use parking_lot::{
     MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };
 
-use crate::cursor::{Cursor, Page, Pager};
+use crate::cursor::{Cursor, PageSender, Pager};
 use crate::error::{Error, Result};
 use crate::memory::{self, Index, Undo};
 use crate::query::{CompiledQuery, QuerySpec};
@@ -383,7 +383,7 @@ impl FileStore {
         mut reader: RowReader,
         q: &CompiledQuery,
         batch_size: usize,
-        tx: &tokio::sync::mpsc::Sender<Page>,
+        tx: &PageSender,
     ) -> Result<()> {
         let mut pager = Pager::new(q.offset(), q.limit(), batch_size);
         while pager.wants_more() {
@@ -396,14 +396,14 @@ impl FileStore {
             if let Some(full) = pager.push(q.project_row(row)) {
                 self.check_open()?;
                 // A failed send means the cursor was dropped or closed: stop reading.
-                if tx.blocking_send(Ok(full)).is_err() {
+                if !tx.blocking_send(full) {
                     return Ok(());
                 }
             }
         }
         if let Some(last) = pager.finish() {
             self.check_open()?;
-            let _ = tx.blocking_send(Ok(last));
+            tx.blocking_send(last);
         }
         Ok(())
     }
@@ -416,7 +416,7 @@ impl FileStore {
         ids: &[String],
         q: &CompiledQuery,
         batch_size: usize,
-        tx: &tokio::sync::mpsc::Sender<Page>,
+        tx: &PageSender,
     ) -> Result<()> {
         for chunk in ids.chunks(batch_size) {
             let page: Vec<Row> = {
@@ -430,7 +430,7 @@ impl FileStore {
                     .map(|r| q.project(r))
                     .collect()
             };
-            if !page.is_empty() && tx.blocking_send(Ok(page)).is_err() {
+            if !page.is_empty() && !tx.blocking_send(page) {
                 return Ok(());
             }
         }
@@ -441,16 +441,15 @@ impl FileStore {
     fn spawn_producer(
         self: Arc<Self>,
         prefetch: usize,
-        produce: impl FnOnce(&FileStore, &tokio::sync::mpsc::Sender<Page>) -> Result<()>
-            + Send
-            + 'static,
+        produce: impl FnOnce(&FileStore, &PageSender) -> Result<()> + Send + 'static,
     ) -> Result<Cursor> {
         let (tx, cursor) = Cursor::channel(prefetch);
         std::thread::Builder::new()
             .name("dataknobs-file-stream".into())
-            .spawn(move || {
-                if let Err(e) = produce(&self, &tx) {
-                    let _ = tx.blocking_send(Err(e));
+            .spawn(move || match produce(&self, &tx) {
+                Ok(()) => tx.blocking_end(),
+                Err(e) => {
+                    tx.blocking_send_result(Err(e));
                 }
             })
             .map_err(|e| Error::Other(format!("cannot start stream producer: {e}")))?;

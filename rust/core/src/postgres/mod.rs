@@ -30,11 +30,12 @@ use pool::Guarded;
 pub use pool::{live_pools, PoolStats, SharedPool};
 pub use tls::SslMode;
 
-use crate::cursor::{Cursor, Pager};
+use crate::cursor::{Cursor, PageSender, Pager};
 use crate::error::{Error, Result};
 use crate::memory;
 use crate::query::{CompiledQuery, Cond, QuerySpec};
 use crate::row::{Reads, Row, TextRow};
+use crate::store::WriteOp;
 use errors::{duplicate_id, is_unique_violation, pg_err};
 use jsonb::{JsonText, JsonbMap};
 
@@ -525,6 +526,133 @@ impl PostgresStore {
         Ok(rows.iter().map(|r| found.contains(&r.id)).collect())
     }
 
+    /// Every write of `ops` in one transaction: all of them or, on the first failure, none.
+    /// Returns how many records they wrote or removed.
+    pub async fn apply(&self, ops: Vec<WriteOp>) -> Result<usize> {
+        let (pool, mut client) = self.conn().await?;
+        let outcome = async {
+            let op = |e| pg_err("transaction", e);
+            let tx = client.transaction().await.map_err(op)?;
+            match self.apply_in(&tx, &ops).await {
+                Ok(n) => {
+                    tx.commit().await.map_err(op)?;
+                    Ok(n)
+                }
+                Err(e) => {
+                    self.statements.rollback(tx).await;
+                    Err(e)
+                }
+            }
+        }
+        .await;
+        if matches!(
+            outcome,
+            Err(Error::Connection { .. } | Error::Operation { .. })
+        ) {
+            pool.note_error();
+        }
+        client.done();
+        outcome
+    }
+
+    /// The statements of [`Self::apply`], each one unnamed inside `tx` (so in either
+    /// statement mode, and behind PgBouncer, nothing outlives the transaction).
+    async fn apply_in(&self, tx: &Transaction<'_>, ops: &[WriteOp]) -> Result<usize> {
+        let mut affected = 0;
+        for op in ops {
+            affected += match op {
+                WriteOp::Create(rows) => {
+                    let mut seen = HashSet::with_capacity(rows.len());
+                    if let Some(r) = rows.iter().find(|r| !seen.insert(r.id.as_str())) {
+                        return Err(Error::Duplicate(r.id.clone()));
+                    }
+                    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+                    // Sees what earlier batches of this transaction wrote.
+                    let found = tx
+                        .query_typed(
+                            &format!(
+                                "SELECT id FROM {} WHERE id = ANY($1::varchar[])",
+                                self.table
+                            ),
+                            &[(&ids, Type::VARCHAR_ARRAY)],
+                        )
+                        .await
+                        .map_err(|e| pg_err("create", e))?;
+                    let stored: HashSet<String> = found
+                        .iter()
+                        .map(|r| r.try_get::<_, String>(0).map_err(|e| pg_err("create", e)))
+                        .collect::<Result<_>>()?;
+                    if let Some(id) = ids.iter().find(|id| stored.contains(**id)) {
+                        return Err(Error::Duplicate(id.to_string()));
+                    }
+                    let sql = format!(
+                        "INSERT INTO {} (id, data, metadata) SELECT id, data, metadata FROM {} \
+                         ORDER BY ord",
+                        self.table,
+                        self.unnest()
+                    );
+                    let refs: Vec<&Row> = rows.iter().collect();
+                    self.execute_arrays(tx, &sql, &refs).await.map_err(|e| {
+                        match (is_unique_violation(&e), duplicate_id(&e)) {
+                            // Written meanwhile by another session.
+                            (true, Some(id)) => Error::Duplicate(id),
+                            _ => pg_err("create", e),
+                        }
+                    })?;
+                    rows.len()
+                }
+                WriteOp::Upsert(rows) => {
+                    let d = dedup(rows);
+                    let sql = format!(
+                        "INSERT INTO {} (id, data, metadata) SELECT id, data, metadata FROM {} \
+                         ORDER BY ord ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, \
+                         metadata = EXCLUDED.metadata, updated_at = now()",
+                        self.table,
+                        self.unnest()
+                    );
+                    let last = Self::last_values(rows, &d);
+                    self.execute_arrays(tx, &sql, &last)
+                        .await
+                        .map_err(|e| pg_err("upsert", e))?;
+                    rows.len()
+                }
+                WriteOp::Delete(ids) => {
+                    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+                    let removed = tx
+                        .execute_typed(
+                            &format!("DELETE FROM {} WHERE id = ANY($1::varchar[])", self.table),
+                            &[(&refs, Type::VARCHAR_ARRAY)],
+                        )
+                        .await
+                        .map_err(|e| pg_err("delete", e))?;
+                    usize::try_from(removed).unwrap_or(usize::MAX)
+                }
+            };
+        }
+        Ok(affected)
+    }
+
+    /// Runs `sql` inside `tx` with the rows' (ids, data, metadata) arrays bound as $1..$3.
+    async fn execute_arrays(
+        &self,
+        tx: &Transaction<'_>,
+        sql: &str,
+        rows: &[&Row],
+    ) -> PgResult<u64> {
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        let data: Vec<JsonbMap<'_>> = rows.iter().map(|r| JsonbMap(&r.data)).collect();
+        let meta: Vec<JsonbMap<'_>> = rows.iter().map(|r| JsonbMap(&r.metadata)).collect();
+        tx.execute_typed(
+            sql,
+            &[
+                (&ids, Type::VARCHAR_ARRAY),
+                (&data, Type::JSONB_ARRAY),
+                (&meta, Type::JSONB_ARRAY),
+            ],
+        )
+        .await
+    }
+
     /// Stored rows among `ids`, in storage order.
     async fn rows_by_id(&self, client: &Object, ids: &[&str]) -> Result<Vec<Row>> {
         let rows = self
@@ -946,7 +1074,7 @@ impl PostgresStore {
         pool: Arc<SharedPool>,
         mut client: Guarded,
         batch_size: usize,
-        tx: tokio::sync::mpsc::Sender<crate::cursor::Page<T>>,
+        tx: PageSender<T>,
     ) {
         let plan = Plan::new(spec.cond.as_ref());
         let window = plan.exact.then_some((q.offset(), q.limit()));
@@ -963,11 +1091,14 @@ impl PostgresStore {
             client.done();
             match outcome {
                 Ok(Some(last)) => {
-                    let _ = tx.send(Ok(last)).await;
+                    if last.is_empty() || tx.send(last).await {
+                        tx.end().await;
+                    }
                 }
+                // The consumer went away.
                 Ok(None) => {}
                 Err(e) => {
-                    let _ = tx.send(Err(e)).await;
+                    tx.send_result(Err(e)).await;
                 }
             }
         });
@@ -1019,13 +1150,13 @@ impl PostgresStore {
                     };
                     keys.push((seq_of(&r)?, q.owned_sort_keys(&row)));
                     if let Some(full) = pager.push(TextRow::make(&r, None, &q, &source)?) {
-                        if tx.send(Ok(full)).await.is_err() {
+                        if !tx.send(full).await {
                             return Ok(None);
                         }
                     }
                 }
                 if let Some(last) = pager.finish() {
-                    if tx.send(Ok(last)).await.is_err() {
+                    if !tx.send(last).await {
                         return Ok(None);
                     }
                 }
@@ -1036,12 +1167,13 @@ impl PostgresStore {
                 Ok(Some(order)) => {
                     client.done();
                     let _ = order_tx.send(Ok(order));
+                    tx.end().await;
                 }
                 // The consumer went away: the guard cancels what the server still runs.
                 Ok(None) => {}
                 Err(e) => {
                     client.done();
-                    let _ = tx.send(Err(e)).await;
+                    tx.send_result(Err(e)).await;
                 }
             }
         });
@@ -1139,7 +1271,7 @@ impl Producer {
         client: &mut Object,
         q: CompiledQuery,
         batch_size: usize,
-        out: &tokio::sync::mpsc::Sender<crate::cursor::Page<T>>,
+        out: &PageSender<T>,
     ) -> Result<Option<Vec<T>>> {
         let op = |e| pg_err("stream_read", e);
         let fetch = i32::try_from(batch_size.clamp(256, 10_000)).unwrap_or(10_000);
@@ -1185,7 +1317,7 @@ impl Producer {
                         Some(row)
                     };
                     if let Some(full) = pager.push(T::make(r, decoded, &q, &self.source)?) {
-                        if out.send(Ok(full)).await.is_err() {
+                        if !out.send(full).await {
                             return Ok(None);
                         }
                     }
@@ -1200,7 +1332,7 @@ impl Producer {
         match read {
             Ok(Some(page)) => {
                 tx.commit().await.map_err(op)?;
-                Ok((!page.is_empty()).then_some(page))
+                Ok(Some(page))
             }
             // The consumer is gone: nothing more to read.
             Ok(None) => {
