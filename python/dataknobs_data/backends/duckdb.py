@@ -40,6 +40,7 @@ from ..exceptions import (
     DataFormatError,
     DuplicateRecordError,
 )
+from .config import AsyncDuckDBDatabaseConfig, SyncDuckDBDatabaseConfig
 from .native import NativeAsyncDatabase, NativeSyncDatabase, Row
 
 T = TypeVar("T")
@@ -642,6 +643,8 @@ def _flag(cfg: dict[str, Any], key: str, default: bool) -> bool:
 class SyncDuckDBDatabase(_DuckDBConfig, NativeSyncDatabase):
     """Records in an embedded DuckDB database (``path``, default ``:memory:``)."""
 
+    CONFIG_CLS: ClassVar[type | None] = SyncDuckDBDatabaseConfig
+
 
 class AsyncDuckDBDatabase(_DuckDBConfig, NativeAsyncDatabase):
     """Records in an embedded DuckDB database, async face (calls run in worker threads).
@@ -653,6 +656,7 @@ class AsyncDuckDBDatabase(_DuckDBConfig, NativeAsyncDatabase):
     CONFIG_KEYS: ClassVar[frozenset[str] | None] = frozenset(
         {"path", "table", "timeout", "read_only", "auto_create_table", "max_workers"}
     )
+    CONFIG_CLS: ClassVar[type | None] = AsyncDuckDBDatabaseConfig
 
     @property
     def max_workers(self) -> int:
