@@ -255,3 +255,14 @@ def test_apply_runs_a_commit_in_one_transaction(tmp_path: Path) -> None:
     assert [(r[0], r[1]) for r in store.search(None)] == [("a", {"v": 10}), ("c", {"v": 3})]
     assert store.is_transactional()
     store.close()
+
+
+def test_count_reads_metadata_only_when_the_condition_walks_it(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    db.create_batch(
+        [Record({"n": i}, metadata={"owner": "ann" if i < 3 else "bob"}) for i in range(10)]
+    )
+    assert db.count(Query().filter("metadata.owner", "=", "ann")) == 3
+    assert db.count(Query().filter("n", ">=", 4).filter("metadata.owner", "=", "bob")) == 6
+    assert db.count(Query().filter("n", "<", 2)) == 2
+    db.close()

@@ -90,6 +90,16 @@ def narrow(cond: Any, params: list[Any]) -> str | None:
     return None
 
 
+def _walks_metadata(cond: Any) -> bool:
+    """Whether a condition has a ``metadata.*`` path (which may read the record metadata)."""
+    kind = cond[0]
+    if kind == "filter":
+        return str(cond[1]).startswith("metadata.")
+    if kind == "not":
+        return _walks_metadata(cond[1])
+    return any(_walks_metadata(c) for c in cond[1])
+
+
 def _arrow_rows(rows: Sequence[Row]) -> pa.Table:
     """The batch as an Arrow table (id, data, metadata) of tagged JSON text, built natively."""
     columns = _native.encode_rows_arrow(rows)
@@ -287,17 +297,21 @@ class DuckDBStore:
                 raise DatabaseError("duckdb store is closed")
             return self._conn.cursor()
 
-    def _select(self, spec: Any, params: list[Any]) -> str:
+    def _select(self, spec: Any, params: list[Any], metadata: bool = True) -> str:
+        """The narrowed scan; ``metadata=False`` reads every row's metadata as ``{}`` (for a
+        count whose condition never walks it). The JSON columns come out as Arrow strings
+        as they are: a cast to VARCHAR would copy every one."""
         where = None
         cond = spec.get("where") if spec else None
         if cond is not None:
             where = narrow(cond, params)
-        sql = f"SELECT id, data::VARCHAR, metadata::VARCHAR FROM {self._table}"
+        meta = "metadata" if metadata else "'{}'"
+        sql = f"SELECT id, data, {meta} FROM {self._table}"
         return sql if where is None else f"{sql} WHERE {where}"
 
-    def _reader(self, conn: Any, spec: Any, batch_size: int) -> Any:
+    def _reader(self, conn: Any, spec: Any, batch_size: int, metadata: bool = True) -> Any:
         params: list[Any] = []
-        sql = self._select(spec, params)
+        sql = self._select(spec, params, metadata)
         return conn.sql(sql, params=params or None).to_arrow_reader(batch_size)
 
     def _count_all(self, conn: Any) -> int:
@@ -453,7 +467,7 @@ class DuckDBStore:
         ids = list(ids)
         if not ids:
             return []
-        select = f"SELECT id, data::VARCHAR, metadata::VARCHAR FROM {self._table} WHERE "
+        select = f"SELECT id, data, metadata FROM {self._table} WHERE "
 
         def one(conn: Any) -> dict[str, Row]:
             # A lone id: an index lookup and a plain fetch cost a fraction of an Arrow reader.
@@ -543,8 +557,12 @@ class DuckDBStore:
             )
         shaper = _native.TextShaper({"where": cond}, self.source)
 
+        reader_spec = {"where": cond}
+        metadata = _walks_metadata(cond)
+
         def work(conn: Any) -> int:
-            return sum(shaper.count(b) for b in self._reader(conn, {"where": cond}, _READ_BATCH))
+            batches = self._reader(conn, reader_spec, _READ_BATCH, metadata)
+            return sum(shaper.count(b) for b in batches)
 
         return self._run("count", work)
 
