@@ -45,9 +45,9 @@ from .native import NativeAsyncDatabase, NativeSyncDatabase, Row
 
 T = TypeVar("T")
 
+#: Table names, and the data field names that ``narrow`` may look up with a JSON path:
+#: nothing to quote or escape in either.
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-#: Data field names that ``narrow`` may look up with a JSON path (nothing to quote or escape).
-_PLAIN_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 #: Rows per Arrow record batch read from DuckDB by search and count.
 _READ_BATCH = 8192
 
@@ -73,7 +73,7 @@ def narrow(cond: Any, params: list[Any]) -> str | None:
                 params.append(members)
                 return "id IN (SELECT unnest(?::VARCHAR[]))"
             return None
-        if op == "=" and isinstance(value, str) and _PLAIN_FIELD.match(field):
+        if op == "=" and isinstance(value, str) and _IDENTIFIER.match(field):
             params.append(value)
             return f"json_extract_string(data, '$.\"{field}\"') = ?"
         return None
