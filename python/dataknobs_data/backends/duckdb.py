@@ -37,7 +37,6 @@ from ..exceptions import (
     DatabaseConnectionError,
     DatabaseError,
     DatabaseOperationError,
-    DataFormatError,
     DuplicateRecordError,
 )
 from .config import AsyncDuckDBDatabaseConfig, SyncDuckDBDatabaseConfig
@@ -127,16 +126,6 @@ def _last_wins(rows: Sequence[Row]) -> list[Row]:
     for row in rows:
         by_id[row[0]] = row
     return list(by_id.values())
-
-
-def _decode(text: str | None, rid: str, store: DuckDBStore) -> dict[str, Any]:
-    """A stored map's tagged JSON (NULL, in a table made elsewhere, reads as empty)."""
-    if text is None:
-        return {}
-    value = _native.decode_json(text)
-    if not isinstance(value, dict):
-        raise DataFormatError("json", f"record {rid!r} in {store.source}: not a JSON object")
-    return value
 
 
 class _Page:
@@ -472,10 +461,14 @@ class DuckDBStore:
         def one(conn: Any) -> dict[str, Row]:
             # A lone id: an index lookup and a plain fetch cost a fraction of an Arrow reader.
             found = conn.execute(select + "id = ?", ids).fetchall()
-            return {
-                rid: (rid, _decode(data, rid, self), _decode(meta, rid, self))
-                for rid, data, meta in found
-            }
+            if not found:
+                return {}
+            # Decoded as every stored row is (the row decoder's rules and depth limit).
+            batch = pa.RecordBatch.from_arrays(
+                [pa.array(list(col), pa.string()) for col in zip(*found, strict=True)],
+                names=["id", "data", "metadata"],
+            )
+            return {r[0]: r for r in _native.rows_from_arrow(batch, self.source)}
 
         def many(conn: Any) -> dict[str, Row]:
             reader = conn.sql(
