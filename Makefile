@@ -2,7 +2,7 @@
 #
 #   make test      fresh clone -> .venv, dev build, lint, cargo test, pytest (what CI runs)
 #   make bench     release build + pytest-benchmark over benches/ (BENCH_ARGS='-m "not slow"')
-#   make compare   release build + benches/compare.py against dataknobs-data 0.4.13 from PyPI
+#   make compare   release build + benches/compare.py against dataknobs-data 0.11.0 from PyPI
 #
 # Needs only python3.11 and cargo on PATH. Every recipe line fails the target on error.
 
@@ -117,4 +117,4 @@ demo: dev
 	$(VENV)/bin/dataknobs-data demo --path target/demo/dataknobs-demo.db
 
 clean:
-	rm -rf $(VENV) target python/dataknobs_data/_native*.so benches/.venv-anchor
+	rm -rf $(VENV) target python/dataknobs_data/_native*.so benches/.venv-anchor benches/.venv-anchor-0.4.13

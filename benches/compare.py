@@ -1,16 +1,28 @@
-"""Compare this package with the pure-Python dataknobs-data 0.4.13 from PyPI, same workload.
+"""Compare this package with the pure-Python dataknobs-data 0.11.0 from PyPI, same workload.
 
 Usage (from the repository root, after ``make release``)::
 
     .venv/bin/python benches/compare.py [--suite core] [--n 10000 100000]
-                                        [--backends memory file sqlite] [--repeat 3]
-                                        [--budget 60] [--side both|ours|theirs]
+                                        [--backends memory file sqlite duckdb postgres]
+                                        [--repeat 3] [--budget 60] [--side both|ours|theirs]
+                                        [--refs 0.11.0 0.4.13]
 
-"ours" is the interpreter running this script (with this package installed, release build);
-"theirs" is ``benches/.venv-anchor``, a Python 3.12 venv made here on first use with
-``dataknobs-data==0.4.13 aiosqlite pyarrow``. Each (backend, N, op) runs ``benches/workload.py``
-in a fresh subprocess of each interpreter, which prints JSON timings (median of ``--repeat``
-runs). An op that fails or times out is reported as ``failed: <error>``, never a crash.
+"ours" is the interpreter running this script (with this package installed, release build).
+Each reference (``--refs``, default 0.11.0; 0.4.13 may be added as a second column) runs in
+its own Python 3.12 venv made here on first use: ``benches/.venv-anchor`` with
+``dataknobs-data[postgres,s3,elasticsearch,sqlite,parquet]==0.11.0 duckdb``, and
+``benches/.venv-anchor-0.4.13`` with ``dataknobs-data==0.4.13 aiosqlite pyarrow``. Python 3.12
+is found through ``pyenv`` (its newest 3.12.x) or ``python3.12`` on PATH, unless
+``--anchor-base-python`` names one; ``--anchor-python`` uses an interpreter that already has
+0.11.0 instead of the venv.
+
+The ``postgres`` backend runs against ``DKDATA_PG_DSN`` when it is set, else against the tests'
+throwaway cluster (tests/services/postgres.py), started for the run and stopped after; each
+database gets a fresh ``dkbench_*`` table.
+
+Each (backend, N, op) runs ``benches/workload.py`` in a fresh subprocess of each interpreter,
+which prints JSON timings (median of ``--repeat`` runs). An op that fails or times out is
+reported as ``failed: <error>``, never a crash.
 
 ``--suite`` picks the workload script (``SUITES``): ``core`` is ``workload.py`` (the database
 verbs); ``validation`` is ``validation_workload.py`` (no database: backend ``-``, N = records);
@@ -24,19 +36,47 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 WORKLOAD = HERE / "workload.py"
-ANCHOR_VENV = HERE / ".venv-anchor"
-ANCHOR_PYTHON = ANCHOR_VENV / "bin" / "python"
-ANCHOR_BASE = Path.home() / ".pyenv" / "versions" / "3.12.1" / "bin" / "python"
-ANCHOR_PACKAGES = ["dataknobs-data==0.4.13", "aiosqlite", "pyarrow"]
-ANCHOR_VERSION = "0.4.13"
-BACKENDS = ("memory", "file", "sqlite")
+PG_DSN_ENV = "DKDATA_PG_DSN"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A released dataknobs-data to compare with, installed in its own venv."""
+
+    version: str
+    venv: Path
+    packages: tuple[str, ...]
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+
+REFERENCES = {
+    "0.11.0": Reference(
+        "0.11.0",
+        HERE / ".venv-anchor",
+        ("dataknobs-data[postgres,s3,elasticsearch,sqlite,parquet]==0.11.0", "duckdb"),
+    ),
+    "0.4.13": Reference(
+        "0.4.13",
+        HERE / ".venv-anchor-0.4.13",
+        ("dataknobs-data==0.4.13", "aiosqlite", "pyarrow"),
+    ),
+}
+DEFAULT_REFS = ("0.11.0",)
+BACKENDS = ("memory", "file", "sqlite", "duckdb", "postgres")
 OPS = ("create_batch", "read_by_id", "search", "count", "stream_read", "update_batch")
 VALIDATION_OPS = ("schema_simple", "schema_complex", "unique", "validate_many")
 MIGRATION_OPS = ("migration_one_record", "transformer", "migrator")
@@ -55,34 +95,80 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
-def anchor_ready() -> bool:
-    if not ANCHOR_PYTHON.exists():
+def _python_version(python: Path) -> tuple[int, int] | None:
+    try:
+        proc = subprocess.run(
+            [str(python), "-c", "import sys; print(*sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            env=_clean_env(),
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    parts = proc.stdout.split()
+    if proc.returncode != 0 or len(parts) != 2:
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def find_python312() -> Path | None:
+    """A Python 3.12 interpreter: pyenv's newest 3.12.x, else ``python3.12`` on PATH."""
+    candidates: list[Path] = []
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        root = subprocess.run([pyenv, "root"], capture_output=True, text=True, check=False)
+        listed = subprocess.run(
+            [pyenv, "versions", "--bare"], capture_output=True, text=True, check=False
+        )
+        found = [v for v in listed.stdout.split() if re.fullmatch(r"3\.12(\.\d+)?", v)]
+        found.sort(key=lambda v: [int(x) for x in v.split(".")], reverse=True)
+        base = Path(root.stdout.strip())
+        candidates += [base / "versions" / v / "bin" / "python" for v in found]
+    on_path = shutil.which("python3.12")
+    if on_path:
+        candidates.append(Path(on_path))
+    for python in candidates:
+        if python.exists() and _python_version(python) == (3, 12):
+            return python
+    return None
+
+
+def reference_ready(ref: Reference, python: Path) -> bool:
+    """Whether ``python`` imports the reference's version of dataknobs-data."""
+    if not python.exists():
         return False
     probe = "import importlib.metadata as m; print(m.version('dataknobs-data'))"
     proc = subprocess.run(
-        [str(ANCHOR_PYTHON), "-c", probe],
+        [str(python), "-c", probe],
         capture_output=True,
         text=True,
         env=_clean_env(),
         check=False,
     )
-    return proc.returncode == 0 and proc.stdout.strip() == ANCHOR_VERSION
+    return proc.returncode == 0 and proc.stdout.strip() == ref.version
 
 
-def ensure_anchor(base_python: Path) -> None:
-    """Create benches/.venv-anchor with the original package unless it is already there."""
-    if anchor_ready():
-        return
-    if not base_python.exists():
-        raise SystemExit(f"compare: need Python 3.12 for the original package at {base_python}")
-    print(f"compare: creating {ANCHOR_VENV} ...", file=sys.stderr, flush=True)
+def ensure_reference(ref: Reference, base_python: Path | None) -> Path:
+    """The interpreter of ``ref``'s venv, made (with ``base_python``) unless it is there."""
+    if reference_ready(ref, ref.python):
+        return ref.python
+    base = base_python or find_python312()
+    if base is None or not base.exists():
+        raise SystemExit(
+            f"compare: need Python 3.12 for dataknobs-data {ref.version}: none found through "
+            "pyenv or as python3.12 on PATH (or pass --anchor-base-python)"
+        )
+    print(f"compare: creating {ref.venv} with {base} ...", file=sys.stderr, flush=True)
     env = _clean_env()
-    subprocess.run([str(base_python), "-m", "venv", str(ANCHOR_VENV)], check=True, env=env)
-    pip = [str(ANCHOR_PYTHON), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([str(base), "-m", "venv", str(ref.venv)], check=True, env=env)
+    pip = [str(ref.python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     subprocess.run([*pip, "-U", "pip"], check=True, env=env)
-    subprocess.run([*pip, *ANCHOR_PACKAGES], check=True, env=env)
-    if not anchor_ready():
-        raise SystemExit("compare: the anchor venv does not import dataknobs-data 0.4.13")
+    subprocess.run([*pip, *ref.packages], check=True, env=env)
+    if not reference_ready(ref, ref.python):
+        raise SystemExit(f"compare: {ref.venv} does not import dataknobs-data {ref.version}")
+    return ref.python
 
 
 def check_ours(python: str) -> str | None:
@@ -110,6 +196,7 @@ def run_side(
     budget: float,
     timeout: float,
     script: Path = WORKLOAD,
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     cmd = [python, str(script), "--backends", backend, "--n", str(n), "--ops", op]
     cmd += ["--repeat", str(repeat), "--budget", str(budget)]
@@ -120,7 +207,7 @@ def run_side(
             text=True,
             timeout=timeout,
             cwd=HERE,
-            env=_clean_env(),
+            env=env if env is not None else _clean_env(),
             check=False,
         )
     except subprocess.TimeoutExpired:
@@ -151,8 +238,7 @@ def fmt_ratio(ours: dict[str, Any], theirs: dict[str, Any]) -> str:
     return f"{approx}{ratio:.1f}x faster" if ratio >= 1 else f"{approx}{1 / ratio:.1f}x slower"
 
 
-def print_table(rows: list[list[str]]) -> None:
-    header = ["backend", "op", "N", "ours (ms)", "theirs (ms)", "theirs/ours"]
+def print_table(header: list[str], rows: list[list[str]]) -> None:
     table = [header, *rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for k, row in enumerate(table):
@@ -163,6 +249,19 @@ def print_table(rows: list[list[str]]) -> None:
         print("  ".join(cells).rstrip())
         if k == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def start_postgres() -> tuple[str, Any]:
+    """A DSN for the postgres backend: ``DKDATA_PG_DSN``, else the tests' throwaway cluster
+    (returned too, to be stopped after the run)."""
+    dsn = os.environ.get(PG_DSN_ENV)
+    if dsn:
+        return dsn, None
+    sys.path.insert(0, str(ROOT))
+    from tests.services import postgres
+
+    service = postgres.start_cluster()
+    return service.dsn, service
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,8 +281,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=float, default=900.0, help="hard limit per op run")
     parser.add_argument("--side", choices=("both", "ours", "theirs"), default="both")
+    parser.add_argument(
+        "--refs",
+        nargs="+",
+        choices=sorted(REFERENCES),
+        default=list(DEFAULT_REFS),
+        help="released versions to compare with, one column each (default: 0.11.0)",
+    )
     parser.add_argument("--ours-python", default=sys.executable)
-    parser.add_argument("--anchor-base-python", type=Path, default=ANCHOR_BASE)
+    parser.add_argument(
+        "--anchor-base-python",
+        type=Path,
+        help="the Python 3.12 that makes the reference venvs (default: found via pyenv / PATH)",
+    )
+    parser.add_argument(
+        "--anchor-python",
+        type=Path,
+        help="an interpreter that already has dataknobs-data 0.11.0 (instead of its venv)",
+    )
     parser.add_argument("--json", type=Path, help="also write all results to this file")
     args = parser.parse_args(argv)
     script, suite_backends, suite_ops, suite_n = SUITES[args.suite]
@@ -200,42 +315,64 @@ def main(argv: list[str] | None = None) -> int:
         else:
             skipped["ours"] = "not installed; run `make release`"
             print(f"compare: ours {reason}", file=sys.stderr)
+    refs: list[str] = list(dict.fromkeys(args.refs))
     if args.side in ("both", "theirs"):
-        ensure_anchor(args.anchor_base_python)
-        sides["theirs"] = str(ANCHOR_PYTHON)
+        for version in refs:
+            ref = REFERENCES[version]
+            given = args.anchor_python if version == "0.11.0" else None
+            if given is not None:
+                if not reference_ready(ref, given):
+                    raise SystemExit(f"compare: {given} does not import dataknobs-data {version}")
+                sides[version] = str(given)
+            else:
+                sides[version] = str(ensure_reference(ref, args.anchor_base_python))
+
+    env = _clean_env()
+    service = None
+    if "postgres" in args.backends:
+        env[PG_DSN_ENV], service = start_postgres()
 
     rows: list[list[str]] = []
     records: list[dict[str, Any]] = []
     repeat = max(1, args.repeat)
-    for n in args.n:
-        for backend in args.backends:
-            for op in args.ops:
-                got: dict[str, dict[str, Any]] = {}
-                for side in ("ours", "theirs"):
-                    if side in sides:
-                        got[side] = run_side(
-                            sides[side], backend, n, op, repeat, args.budget, args.timeout, script
+    try:
+        for n in args.n:
+            for backend in args.backends:
+                for op in args.ops:
+                    got: dict[str, dict[str, Any]] = {}
+                    for side in ("ours", *refs):
+                        if side in sides:
+                            got[side] = run_side(
+                                sides[side],
+                                backend,
+                                n,
+                                op,
+                                repeat,
+                                args.budget,
+                                args.timeout,
+                                script,
+                                env,
+                            )
+                        else:
+                            got[side] = {"error": skipped.get(side, "not run")}
+                        print(
+                            f"{side:<6} {backend:<8} {op:<12} N={n:<7} {fmt_ms(got[side])}",
+                            file=sys.stderr,
+                            flush=True,
                         )
-                    else:
-                        got[side] = {"error": skipped.get(side, "not run")}
-                    print(
-                        f"{side:<6} {backend:<6} {op:<12} N={n:<7} {fmt_ms(got[side])}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                rows.append(
-                    [
-                        backend,
-                        op,
-                        str(n),
-                        fmt_ms(got["ours"]),
-                        fmt_ms(got["theirs"]),
-                        fmt_ratio(got["ours"], got["theirs"]),
-                    ]
-                )
-                records.append({"backend": backend, "op": op, "n": n, **got})
+                    row = [backend, op, str(n), fmt_ms(got["ours"])]
+                    for version in refs:
+                        row += [fmt_ms(got[version]), fmt_ratio(got["ours"], got[version])]
+                    rows.append(row)
+                    records.append({"backend": backend, "op": op, "n": n, **got})
+    finally:
+        if service is not None:
+            service.stop()
+    header = ["backend", "op", "N", "ours (ms)"]
+    for version in refs:
+        header += [f"{version} (ms)", f"{version}/ours"]
     print()
-    print_table(rows)
+    print_table(header, rows)
     print("\n~ = estimated: per-record op timed on a sample within --budget and scaled to 1,000.")
     if args.json:
         args.json.write_text(json.dumps(records, indent=2))

@@ -1,4 +1,4 @@
-"""pytest-benchmark cases: memory, file (JSON Lines) and sqlite x the workload's ops.
+"""pytest-benchmark cases: memory, file (JSON Lines), sqlite and duckdb x the workload's ops.
 
 Run with ``make bench`` (all) or ``make bench-quick`` (skips the ``slow`` N=100,000 cases).
 The workload itself lives in ``workload.py`` and uses only the public API.
@@ -10,14 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from workload import BACKENDS, OPS, Workload
+from workload import LOCAL_BACKENDS, OPS, Workload
 
 SIZES = [10_000, pytest.param(100_000, marks=pytest.mark.slow)]
 ROUNDS = {10_000: 5, 100_000: 3}
 
 
 @pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", LOCAL_BACKENDS)
 @pytest.mark.parametrize("n", SIZES)
 def test_op(
     benchmark: Any,

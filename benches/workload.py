@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import random
 import shutil
 import statistics
@@ -22,12 +23,17 @@ import sys
 import tempfile
 import time
 import traceback
+import uuid
 from pathlib import Path
 from typing import Any
 
 from dataknobs_data import Query, Record, SyncDatabase
 
-BACKENDS = ("memory", "file", "sqlite")
+#: Backends that need no server (the pytest-benchmark cases run these).
+LOCAL_BACKENDS = ("memory", "file", "sqlite", "duckdb")
+BACKENDS = (*LOCAL_BACKENDS, "postgres")
+#: The PostgreSQL server of the ``postgres`` backend (compare.py sets it to its throwaway one).
+PG_DSN_ENV = "DKDATA_PG_DSN"
 OPS = ("create_batch", "read_by_id", "search", "count", "stream_read", "update_batch")
 CITIES = (
     "Amsterdam",
@@ -105,6 +111,10 @@ class Workload:
             config = {}
         elif self.backend == "file":
             config = {"path": str(self.workdir / f"db{self._serial}.jsonl"), "format": "jsonl"}
+        elif self.backend == "duckdb":
+            config = {"path": str(self.workdir / f"db{self._serial}.duckdb")}
+        elif self.backend == "postgres":
+            config = {**_pg_config(), "table": f"dkbench_{uuid.uuid4().hex[:12]}"}
         else:
             config = {"path": str(self.workdir / f"db{self._serial}.sqlite")}
         return SyncDatabase.from_backend(self.backend, config)
@@ -198,6 +208,26 @@ class Workload:
         if any(r.get_value("city") != self.city for r in found):
             return "wrong result: search returned another city"
         return None
+
+
+def _pg_config() -> dict[str, Any]:
+    """Connection keys (host, port, database, user, password) from ``DKDATA_PG_DSN``."""
+    from urllib.parse import unquote, urlsplit
+
+    dsn = os.environ.get(PG_DSN_ENV)
+    if not dsn:
+        raise RuntimeError(f"the postgres backend needs {PG_DSN_ENV} (compare.py sets it)")
+    parts = urlsplit(dsn)
+    config: dict[str, Any] = {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 5432,
+        "database": unquote(parts.path.lstrip("/")) or "postgres",
+    }
+    if parts.username:
+        config["user"] = unquote(parts.username)
+    if parts.password:
+        config["password"] = unquote(parts.password)
+    return config
 
 
 def _close(db: Any) -> None:

@@ -58,6 +58,7 @@ BACKENDS: dict[str, Callable[[Path], BackendSpec]] = {
     "file-parquet": _file("db.parquet"),
     "file-jsonl-gzip": _file("db.jsonl.gz"),
     "sqlite": lambda tmp: ("sqlite", {"path": str(tmp / "db.sqlite")}),
+    "duckdb": lambda tmp: ("duckdb", {"path": str(tmp / "db.duckdb")}),
     "postgres": _postgres,
     "postgres-pgbouncer": _postgres_pgbouncer,
     "s3": _s3,

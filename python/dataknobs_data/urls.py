@@ -9,6 +9,7 @@ Supported forms::
     memory://
     file:///tmp/a.jsonl            file:///tmp/a.csv.gz          file:///tmp/a.dat?format=csv
     sqlite:///tmp/a.db?table=people                              sqlite://:memory:
+    duckdb:///tmp/a.duckdb?table=people                          duckdb:///:memory:
     postgresql://user:pw@host:5432/db?table=t&schema=s           (also postgres://, pg://)
     postgresql://u@db.example/app?sslmode=verify-full&sslrootcert=/etc/ca.pem
     s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1
@@ -93,6 +94,12 @@ _SQLITE_PARAMS: dict[str, tuple[str, _Converter]] = {
     "timeout": ("timeout", _to_number),
     "journal_mode": ("journal_mode", _to_str),
     "synchronous": ("synchronous", _to_str),
+    "auto_create_table": ("auto_create_table", _to_bool),
+}
+_DUCKDB_PARAMS: dict[str, tuple[str, _Converter]] = {
+    "table": ("table", _to_str),
+    "timeout": ("timeout", _to_number),
+    "read_only": ("read_only", _to_bool),
     "auto_create_table": ("auto_create_table", _to_bool),
 }
 _POSTGRES_PARAMS: dict[str, tuple[str, _Converter]] = {
@@ -264,6 +271,15 @@ def _parse_sqlite(parts: SplitResult, scheme: str) -> tuple[str, dict[str, Any]]
     return "sqlite", config
 
 
+def _parse_duckdb(parts: SplitResult, scheme: str) -> tuple[str, dict[str, Any]]:
+    path = _local_path(parts, scheme)
+    if path in (":memory:", "/:memory:", ""):
+        path = ":memory:"
+    config: dict[str, Any] = {"path": path}
+    config.update(_query_params(parts, _DUCKDB_PARAMS, scheme))
+    return "duckdb", config
+
+
 def _parse_postgres(parts: SplitResult, scheme: str) -> tuple[str, dict[str, Any]]:
     config: dict[str, Any] = {}
     if parts.hostname:
@@ -346,6 +362,7 @@ SCHEMES: dict[str, _Parser] = {
     "file": _parse_file,
     "sqlite": _parse_sqlite,
     "sqlite3": _parse_sqlite,
+    "duckdb": _parse_duckdb,
     "postgresql": _parse_postgres,
     "postgres": _parse_postgres,
     "pg": _parse_postgres,
@@ -387,7 +404,7 @@ def parse_url(url: str) -> tuple[str, dict[str, Any]]:
     if parser is None:
         raise ValueError(
             f"unknown URL scheme {scheme!r} in {redact_url(url)!r} (supported: memory, file, "
-            "sqlite, postgresql, s3, elasticsearch, opensearch)"
+            "sqlite, duckdb, postgresql, s3, elasticsearch, opensearch)"
         )
     # A sqlite://:memory: netloc is not a valid host:port; that is fine as long as
     # .port is only read by the schemes that have one.

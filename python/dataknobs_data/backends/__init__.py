@@ -177,6 +177,14 @@ for _info in (
         aliases=("sqlite3",),
     ),
     BackendInfo(
+        "duckdb",
+        "Embedded DuckDB database (file or :memory:), batches exchanged as Arrow",
+        "dataknobs_data.backends.duckdb",
+        "SyncDuckDBDatabase",
+        "AsyncDuckDBDatabase",
+        install_hint="pip install 'dataknobs-data[duckdb]'",
+    ),
+    BackendInfo(
         "postgres",
         "PostgreSQL table with JSONB columns, pooled connections and binary COPY",
         "dataknobs_data.backends.postgres",

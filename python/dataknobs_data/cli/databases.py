@@ -20,7 +20,7 @@ from ._common import UsageError
 if TYPE_CHECKING:
     from dataknobs_data.database import SyncDatabase
 
-_LOCAL_BACKENDS = frozenset({"file", "sqlite"})
+_LOCAL_BACKENDS = frozenset({"file", "sqlite", "duckdb"})
 #: Backends whose store creates its table on open unless ``auto_create_table`` is False.
 _TABLE_BACKENDS = frozenset({"sqlite", "postgres", "duckdb"})
 

@@ -13,6 +13,7 @@ pub mod postgres;
 pub mod query;
 pub mod row;
 pub mod s3;
+pub mod shape;
 pub mod sqlite;
 pub mod store;
 pub mod value;

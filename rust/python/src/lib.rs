@@ -2,6 +2,7 @@
 
 use pyo3::prelude::*;
 
+mod arrow;
 mod convert;
 mod errors;
 mod functions;
@@ -26,11 +27,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<s3::S3Store>()?;
     m.add_class::<stores::Cursor>()?;
     m.add_class::<stores::Page>()?;
+    m.add_class::<arrow::TextShaper>()?;
     m.add_function(wrap_pyfunction!(functions::encode_json, m)?)?;
     m.add_function(wrap_pyfunction!(functions::decode_json, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_decode_json_reference, m)?)?;
     m.add_function(wrap_pyfunction!(functions::matches, m)?)?;
     m.add_function(wrap_pyfunction!(functions::records_from_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(arrow::encode_rows_arrow, m)?)?;
+    m.add_function(wrap_pyfunction!(arrow::rows_from_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::py_runtime_pid, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_sleep_async, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_cancelled_count, m)?)?;
