@@ -999,8 +999,24 @@ mod tests {
         encode_map(&Map::from_iter([("f".to_string(), field)]))
     }
 
+    /// Runs `f` on a thread with the stack the crate gives every thread that decodes
+    /// (`value::THREAD_STACK`): cargo's test threads have 2 MiB, which values at the depth limit
+    /// overflow in unoptimised builds.
+    fn on_decoding_thread(f: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new()
+            .stack_size(crate::value::THREAD_STACK)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
     #[test]
     fn every_depth_the_writer_allows_reads_back() {
+        on_decoding_thread(every_depth_reads_back);
+    }
+
+    fn every_depth_reads_back() {
         // Deeper than serde_json's own limit of 128, which made such records unreadable.
         for as_map in [false, true] {
             let deepest = nested(
@@ -1022,6 +1038,10 @@ mod tests {
 
     #[test]
     fn deeper_than_the_limit_is_a_data_format_error_naming_it() {
+        on_decoding_thread(deeper_is_refused);
+    }
+
+    fn deeper_is_refused() {
         for as_map in [false, true] {
             let too_deep = nested(MAX_DEPTH + 1, Value::Int(1), as_map);
             assert!(exceeds_depth(&too_deep, 0));
