@@ -70,12 +70,21 @@ PERSISTENT = {name for name in BACKENDS if name != "memory"}
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Stop the servers the session started."""
-    from .services import pgbouncer, postgres, seaweedfs
+    from .services import opensearch, pgbouncer, postgres, seaweedfs
 
     # PgBouncer first: it holds connections to the server.
     pgbouncer.stop()
     postgres.stop()
     seaweedfs.stop()
+    opensearch.stop()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The OpenSearch node's start time, in the run's log (its stderr line is captured)."""
+    from .services import opensearch
+
+    for seconds in opensearch.START_TIMES:
+        terminalreporter.write_line(f"opensearch: green in {seconds:.1f} s")
 
 
 @pytest.fixture(params=sorted(BACKENDS))

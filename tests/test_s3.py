@@ -15,7 +15,7 @@ from dataknobs_data.backends.s3_async import AsyncS3Database as FromOldModule
 from dataknobs_data.exceptions import ConfigurationError, SerializationError
 from dataknobs_data.factory import async_database_factory, database_factory
 
-from .s3_proxy import FaultProxy
+from .http_proxy import FaultProxy
 from .services.seaweedfs import SeaweedService, service
 
 

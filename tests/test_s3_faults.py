@@ -1,4 +1,4 @@
-"""S3 under faults, through a proxy on 127.0.0.1 in front of the real server (s3_proxy.py): the
+"""S3 under faults, through a proxy on 127.0.0.1 in front of the real server (http_proxy.py): the
 server going away mid-batch, a slow server, throttling, and malformed objects in the bucket.
 Every test checks what the bucket holds against what was reported, record by record."""
 
@@ -18,7 +18,7 @@ from dataknobs_data.exceptions import (
 )
 from dataknobs_data.factory import async_database_factory
 
-from .s3_proxy import FaultProxy
+from .http_proxy import FaultProxy
 from .services.seaweedfs import SeaweedService, owned, service
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import socket
 import subprocess
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
@@ -58,3 +59,17 @@ class SessionService(Generic[S]):
         if self._service is not None:
             self._service.stop()
             self._service = None
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct 127.0.0.1 ports free now (all held open together so none repeats)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()

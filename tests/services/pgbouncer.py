@@ -18,8 +18,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from . import ServiceUnavailable, SessionService, postgres
-from .postgres import SYSTEM_USER, PostgresService, _as_root, _free_port
+from . import ServiceUnavailable, SessionService, free_ports, postgres
+from .postgres import SYSTEM_USER, PostgresService, _as_root
 
 ENV_DSN = "DKDATA_PGBOUNCER_DSN"
 #: Server connections per (database, user): small, so that 50 concurrent clients take turns.
@@ -114,7 +114,7 @@ def start_bouncer(server: PostgresService) -> PgBouncerService:
         except KeyError as exc:
             raise ServiceUnavailable(f"running as root but no {SYSTEM_USER!r} user") from exc
     workdir = tempfile.mkdtemp(prefix="dkdata-pgbouncer-")
-    port = _free_port()
+    (port,) = free_ports(1)
     ini = os.path.join(workdir, "pgbouncer.ini")
     with open(ini, "w", encoding="utf-8") as f:
         f.write(_ini(server, port, workdir))

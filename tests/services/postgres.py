@@ -15,13 +15,12 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import urllib.parse
 from dataclasses import dataclass, field
 
-from . import ServiceUnavailable, SessionService
+from . import ServiceUnavailable, SessionService, free_ports
 
 ENV_DSN = "DKDATA_PG_DSN"
 #: initdb refuses root, so a root caller runs the cluster as this system user.
@@ -114,12 +113,6 @@ class PostgresService:
             check=False,
         )
         shutil.rmtree(os.path.dirname(data_dir), ignore_errors=True)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _as_root() -> bool:
@@ -223,7 +216,7 @@ def start_cluster() -> PostgresService:
                 "--no-sync",
             ]
         )
-        port = _free_port()
+        (port,) = free_ports(1)
         certs = _make_certs(
             root,
             owner.pw_uid if _as_root() else None,

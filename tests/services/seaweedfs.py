@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 
-from . import ServiceUnavailable, SessionService
+from . import ServiceUnavailable, SessionService, free_ports
 
 ENV_ENDPOINT = "DKDATA_S3_ENDPOINT"
 ACCESS_KEY = "dkdata-test-key"
@@ -160,20 +159,6 @@ def _weed() -> str:
     return found
 
 
-def _free_ports(n: int) -> list[int]:
-    """``n`` distinct ports free now (all held open together so none repeats)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def _spawn(argv: list[str], root: str) -> subprocess.Popen[bytes]:
     log = open(os.path.join(root, "weed.log"), "ab")  # noqa: SIM115 - the child owns it
     try:
@@ -228,7 +213,7 @@ def start_server() -> SeaweedService:
     data = os.path.join(root, "data")
     os.mkdir(data)
     components = ("master", "volume", "filer", "s3", "admin")
-    free = iter(_free_ports(2 * len(components)))
+    free = iter(free_ports(2 * len(components)))
     # Each component's HTTP and gRPC port named outright: gRPC would default to HTTP + 10000,
     # which nobody checked was free.
     ports = {c: (next(free), next(free)) for c in components}
