@@ -4,7 +4,8 @@
 #   make bench     release build + pytest-benchmark over benches/ (BENCH_ARGS='-m "not slow"')
 #   make compare   release build + benches/compare.py against dataknobs-data 0.11.0 from PyPI
 #
-# Needs only python3.11 and cargo on PATH. Every recipe line fails the target on error.
+# Needs python3.11 and cargo on PATH (and Java 17 + Maven for the OpenSearch test node, which
+# `make services` installs with apt when missing). Every recipe line fails the target on error.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -72,6 +73,9 @@ test-rust: venv services
 # PgBouncer (Debian's pgbouncer, for the postgres-pgbouncer backend) likewise, unless
 # DKDATA_PGBOUNCER_DSN points at one; the tests start their own, so the package's service matters
 # no more than postgresql's.
+# OpenSearch (for the search backend): a node the tests start from Maven Central jars
+# (tests/services/opensearch/), built here once into target/ with Java 17 and Maven (Debian's
+# openjdk-17-jdk-headless and maven), unless DKDATA_ES_URL points at one.
 services:
 	@if [ -n "$${DKDATA_PG_DSN:-}" ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -93,6 +97,17 @@ services:
 		[ -x /usr/sbin/pgbouncer ] \
 		|| echo "make: pgbouncer did not install; pgbouncer tests skip (fail under CI)" >&2; \
 	else echo "make: PgBouncer is not installed and cannot be installed here; pgbouncer tests skip (fail under CI)" >&2; fi
+	@if [ -n "$${DKDATA_ES_URL:-}" ] || { command -v java >/dev/null && command -v mvn >/dev/null; }; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make: installing a JDK 17 and Maven for the OpenSearch test node"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q --no-install-recommends openjdk-17-jdk-headless maven >/dev/null 2>&1 \
+		|| { apt-get update -q >/dev/null 2>&1; apt-get install -y -q --no-install-recommends openjdk-17-jdk-headless maven >/dev/null 2>&1; } \
+		|| true; \
+	else echo "make: Java 17 and Maven are not installed and cannot be installed here; search tests skip (fail under CI)" >&2; fi
+	@if [ -z "$${DKDATA_ES_URL:-}" ]; then \
+		$(PY) -c 'from tests.services import opensearch; opensearch.build()' \
+		|| echo "make: the OpenSearch test node did not build; search tests skip (fail under CI)" >&2; fi
 
 # pytest exits 5 when it collected no test: that is a failure too (any non-zero exit is).
 test-python: dev services
