@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,8 @@ CLASSPATH = BUILD / "classpath.txt"
 #: Holds the digest of the sources the current build was made from.
 STAMP = BUILD / "sources.sha256"
 LOG_NAME = "node.log"
+#: Cluster settings every node started here gets once it is green (see _launch).
+DEFAULTS = {"persistent": {"cluster.default_number_of_replicas": 0}}
 #: Seconds from spawn to green of every node started in this process, for the run's summary.
 START_TIMES: list[float] = []
 
@@ -61,6 +64,7 @@ class OpenSearchService:
     started_in: float | None = None
     root: str | None = None
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _argv: list[str] = field(default_factory=list, repr=False)
 
     def config(self, **extra: Any) -> dict[str, Any]:
         """Backend config (0.11.0's keys) for a fresh index on this node; ``extra`` is merged."""
@@ -84,17 +88,27 @@ class OpenSearchService:
     def log_tail(self) -> str:
         return "" if self.root is None else _log_tail(self.root)
 
+    def kill(self) -> None:
+        """Ends the node at once (SIGKILL), keeping its data folder for ``restart``: what it
+        acknowledged is in its translog, what it did not may be anywhere."""
+        if self._proc is None:
+            raise ServiceUnavailable("only a node started by the tests can be killed")
+        _end(self._proc, signal.SIGKILL)
+
+    def restart(self) -> None:
+        """Starts a killed (or stopped-by-signal) node again on the same ports and data."""
+        if self.root is None or not self._argv:
+            raise ServiceUnavailable("only a node started by the tests can be restarted")
+        if self._proc is not None and self._proc.poll() is None:
+            _end(self._proc, signal.SIGTERM)
+        self._proc = _launch(self._argv, self.url, self.root)
+
     def stop(self) -> None:
+        """SIGTERM (the node closes and exits 0), a kill if it outlives the wait, and the temp
+        folder removed."""
         proc, self._proc = self._proc, None
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            if proc.stdin is not None:
-                proc.stdin.close()
+            _end(proc, signal.SIGTERM)
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
@@ -217,6 +231,41 @@ def _wait_green(proc: subprocess.Popen[bytes], url: str, root: str) -> None:
     )
 
 
+def _end(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Sends ``sig``, waits, and kills a JVM that outlives the wait."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=STOP_TIMEOUT_S)
+    if proc.stdin is not None:
+        proc.stdin.close()
+
+
+def _launch(argv: list[str], url: str, root: str) -> subprocess.Popen[bytes]:
+    """Spawns the node (its output appended to the log in ``root``) and waits for green; a node
+    that does not get there is killed."""
+    log = open(os.path.join(root, LOG_NAME), "ab")  # noqa: SIM115 - the child owns it
+    try:
+        # stdin is a pipe the node watches: it ends when our end closes, even if we die unclean.
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, cwd=root
+        )
+    finally:
+        log.close()
+    try:
+        _wait_green(proc, url, root)
+        # One node: a replica could never be assigned, and an index created without settings
+        # would stay yellow (and a restarted node never green). As a node setting 2.19 shows
+        # this default but does not apply it; as a persistent cluster setting it does.
+        http_json(url, "PUT", "/_cluster/settings", DEFAULTS)
+    except BaseException:
+        _end(proc, signal.SIGKILL)
+        raise
+    return proc
+
+
 def start_node() -> OpenSearchService:
     """Builds (if needed) and starts one node on free 127.0.0.1 ports in a fresh temp folder,
     waits for green, and prints the start time once; raises ServiceUnavailable."""
@@ -226,42 +275,18 @@ def start_node() -> OpenSearchService:
     root = tempfile.mkdtemp(prefix="dkdata-os-")
     http_port, transport_port = free_ports(2)
     url = f"http://127.0.0.1:{http_port}"
-    argv = [
-        java,
-        *JVM_OPTS,
-        "-cp",
-        classpath,
-        "Main",
-        root,
-        str(http_port),
-        str(transport_port),
-        # The node ends when this process's end of the pipe closes, even if we die unclean.
-        "--exit-on-stdin-eof",
-    ]
+    argv = [java, *JVM_OPTS, "-cp", classpath, "Main", root, str(http_port), str(transport_port)]
+    argv.append("--exit-on-stdin-eof")
+    began = time.monotonic()
     try:
-        log = open(os.path.join(root, LOG_NAME), "ab")  # noqa: SIM115 - the child owns it
-        try:
-            began = time.monotonic()
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, cwd=root
-            )
-        finally:
-            log.close()
-        try:
-            _wait_green(proc, url, root)
-        except BaseException:
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT_S)
-            if proc.stdin is not None:
-                proc.stdin.close()
-            raise
+        proc = _launch(argv, url, root)
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
     started_in = time.monotonic() - began
     START_TIMES.append(started_in)
     print(f"opensearch: green in {started_in:.1f} s ({url})", file=sys.stderr)
-    return OpenSearchService(url=url, started_in=started_in, root=root, _proc=proc)
+    return OpenSearchService(url=url, started_in=started_in, root=root, _proc=proc, _argv=argv)
 
 
 _session = SessionService("OpenSearch", ENV_URL, _from_url, start_node)

@@ -76,8 +76,6 @@ public final class Main {
             .put("http.port", httpPort)
             .put("transport.port", transportPort)
             .put("discovery.type", "single-node")
-            // One node: a replica could never be assigned and every index would stay yellow.
-            .put("cluster.default_number_of_replicas", 0)
             // Shared CI disks run nearly full; past the flood stage indices turn read-only.
             .put("cluster.routing.allocation.disk.threshold_enabled", false)
             // With a small heap the real-memory breaker trips on ordinary bulk requests.
