@@ -69,7 +69,7 @@ def _ratio(ours: dict[str, Any] | None, theirs: dict[str, Any] | None) -> str:
     if a is None or b is None:
         return "—"
     r = b / a
-    return f"**{r:,.1f}× faster**" if r >= 1 else f"{1 / r:,.1f}× slower"
+    return f"**{r:,.1f}x faster**" if r >= 1 else f"{1 / r:,.1f}x slower"
 
 
 def compare_section(data: dict[str, Any]) -> tuple[str, list[str]]:
@@ -96,7 +96,11 @@ def compare_section(data: dict[str, Any]) -> tuple[str, list[str]]:
     images = ["bench-speedup.png"]
     for backend in backends:
         rows = [r for r in results if r["backend"] == backend]
-        lines += [f"### {backend}", "", f"![{backend}: milliseconds per op](img/bench-{backend}.png)"]
+        lines += [
+            f"### {backend}",
+            "",
+            f"![{backend}: milliseconds per op](img/bench-{backend}.png)",
+        ]
         images.append(f"bench-{backend}.png")
         header = "| op | N | ours (ms) |" + "".join(f" {v} (ms) | {v} / ours |" for v in refs)
         lines += ["", header, "|---|---:|---:|" + "---:|---:|" * len(refs)]
@@ -134,7 +138,7 @@ def overhead_section(data: dict[str, Any]) -> str:
         )
     lines.append("")
     lines.append(
-        f"Spread between rounds of the plain calls (max/min − 1, median over ops): "
+        f"Spread between rounds of the plain calls (max/min - 1, median over ops): "
         f"{meta['noise_percent']:.1f}%."
     )
     lines.append("")
@@ -147,7 +151,9 @@ def render() -> tuple[str, list[str]]:
     images: list[str] = []
     compare = _load("compare.json")
     if compare is None:
-        parts.append("No results yet: run `benches/compare.py --json benches/results/compare.json`.\n")
+        parts.append(
+            "No results yet: run `benches/compare.py --json benches/results/compare.json`.\n"
+        )
     else:
         text, images = compare_section(compare)
         parts.append(text)
@@ -180,7 +186,7 @@ def draw(compare: dict[str, Any]) -> None:
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.invert_yaxis()
     for i, x in enumerate(ratios):
-        ax.text(x, i, f" {x:,.1f}×" if x >= 1 else f" 1/{1 / x:,.1f}", va="center", fontsize=7)
+        ax.text(x, i, f" {x:,.1f}x" if x >= 1 else f" 1/{1 / x:,.1f}", va="center", fontsize=7)
     ax.set_xlabel(f"speed-up: {ref} time / our time (log scale; right of 1 = we are faster)")
     ax.set_title(f"dataknobs-data-rs against dataknobs-data {ref}")
     fig.tight_layout()

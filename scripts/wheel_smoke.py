@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             script = app / f"quickstart_{i}.py"
             script.write_text(block)
             run([py, str(script)], cwd=app, env=env)
-        run([str(venv / "bin" / "dataknobs-data"), "count", "sqlite:///people.db"], cwd=app, env=env)
+        command = str(venv / "bin" / "dataknobs-data")
+        run([command, "count", "sqlite:///people.db"], cwd=app, env=env)
     finally:
         if args.keep:
             print(f"wheel_smoke: kept {work}")

@@ -53,9 +53,7 @@ def test_warns_when_the_pure_python_package_is_installed_too(tmp_path: Path) -> 
     # What `pip install dataknobs-data` leaves in site-packages: its dist-info metadata.
     info = tmp_path / "dataknobs_data-0.11.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: dataknobs-data\nVersion: 0.11.0\n"
-    )
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: dataknobs-data\nVersion: 0.11.0\n")
     done = _import_in_subprocess(tmp_path)
     assert done.returncode == 0, done.stderr
     assert "RuntimeWarning" in done.stderr

@@ -85,7 +85,8 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     5.0,
 )
 _BUCKET_NS = [int(b * 1e9) for b in LATENCY_BUCKETS]
-_BUCKET_LABELS = [*(f"le_{format(b, 'f').rstrip('0').rstrip('.')}" for b in LATENCY_BUCKETS), "le_inf"]
+_BUCKET_LABELS = [f"le_{format(b, 'f').rstrip('0').rstrip('.')}" for b in LATENCY_BUCKETS]
+_BUCKET_LABELS.append("le_inf")
 
 #: The attributes every span carries (``db.*`` are OpenTelemetry's semantic-convention names).
 SPAN_ATTRIBUTES: tuple[str, ...] = (
@@ -101,6 +102,7 @@ SPAN_ATTRIBUTES: tuple[str, ...] = (
 # The semantic-convention ``db.system.name`` of each backend; the rest report their own name.
 _DB_SYSTEM = {"postgres": "postgresql", "sqlite": "sqlite", "duckdb": "duckdb", "s3": "aws.s3"}
 
+_otel_trace: Any
 try:  # The otel extra; without it no span code runs.
     from opentelemetry import trace as _otel_trace
 
@@ -191,25 +193,59 @@ def _backend_of(db: Any) -> str:
     return str(getattr(type(db), "BACKEND_NAME", None) or type(db).__name__)
 
 
-def _record_count(method: str, args: tuple[Any, ...], result: Any) -> int:
-    """Records an operation moved: its input batch for writes, its result for reads."""
-    if method in ("search", "all", "read_batch"):
-        return len(result) if isinstance(result, list) else 0
-    if method.endswith("_batch"):
-        return len(args[0]) if args and hasattr(args[0], "__len__") else 0
-    if method == "read":
-        return 0 if result is None else 1
-    if method in ("create", "update", "upsert", "delete"):
-        return 1
-    if method in ("stream_write", "stream_transform"):
-        return int(getattr(result, "total_processed", 0))
-    if method == "clear":
-        return int(result) if isinstance(result, int) else 0
+def _count_result(args: tuple[Any, ...], result: Any) -> int:
+    return len(result) if isinstance(result, list) else 0
+
+
+def _count_input(args: tuple[Any, ...], result: Any) -> int:
+    return len(args[0]) if args and hasattr(args[0], "__len__") else 0
+
+
+def _count_found(args: tuple[Any, ...], result: Any) -> int:
+    return 0 if result is None else 1
+
+
+def _count_one(args: tuple[Any, ...], result: Any) -> int:
+    return 1
+
+
+def _count_processed(args: tuple[Any, ...], result: Any) -> int:
+    return int(getattr(result, "total_processed", 0))
+
+
+def _count_removed(args: tuple[Any, ...], result: Any) -> int:
+    return result if isinstance(result, int) else 0
+
+
+def _count_none(args: tuple[Any, ...], result: Any) -> int:
     return 0
 
 
+# Records an operation moved, by method: its input batch for writes, its result for reads.
+# Picked once per wrapped method, so a call pays for one function call, not a chain of tests.
+_COUNTERS: dict[str, Callable[[tuple[Any, ...], Any], int]] = {
+    "search": _count_result,
+    "all": _count_result,
+    "read_batch": _count_result,
+    "create_batch": _count_input,
+    "update_batch": _count_input,
+    "delete_batch": _count_input,
+    "upsert_batch": _count_input,
+    "read": _count_found,
+    "create": _count_one,
+    "update": _count_one,
+    "upsert": _count_one,
+    "delete": _count_one,
+    "stream_write": _count_processed,
+    "stream_transform": _count_processed,
+    "clear": _count_removed,
+}
+
+
 def _record(db: Any, op: str, elapsed_ns: int, records: int, error: BaseException | None) -> None:
-    stats = _stats_of(db)
+    stats = db.__dict__.get("_dkdata_op_stats")
+    if stats is None:
+        stats = _stats_of(db)
     with _lock:
         entry = stats.get(op)
         if entry is None:
@@ -271,6 +307,8 @@ def _end_span(span: Any, records: int, error: BaseException | None) -> None:
 
 
 def _wrap_sync(method: str, op: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    count = _COUNTERS.get(method, _count_none)
+
     @functools.wraps(fn)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         if _active.get():
@@ -287,7 +325,7 @@ def _wrap_sync(method: str, op: str, fn: Callable[..., Any]) -> Callable[..., An
                 _end_span(span, 0, exc)
             raise
         _active.reset(token)
-        records = _record_count(method, args, result)
+        records = count(args, result)
         _record(self, op, time.perf_counter_ns() - start, records, None)
         if span is not None:
             _end_span(span, records, None)
@@ -297,6 +335,8 @@ def _wrap_sync(method: str, op: str, fn: Callable[..., Any]) -> Callable[..., An
 
 
 def _wrap_async(method: str, op: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    count = _COUNTERS.get(method, _count_none)
+
     @functools.wraps(fn)
     async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         if _active.get():
@@ -313,7 +353,7 @@ def _wrap_async(method: str, op: str, fn: Callable[..., Any]) -> Callable[..., A
                 _end_span(span, 0, exc)
             raise
         _active.reset(token)
-        records = _record_count(method, args, result)
+        records = count(args, result)
         _record(self, op, time.perf_counter_ns() - start, records, None)
         if span is not None:
             _end_span(span, records, None)
@@ -387,6 +427,7 @@ def instrument_class(cls: type) -> None:
             continue
         if getattr(fn, "__isabstractmethod__", False) or getattr(fn, "_dkdata_wrapped", False):
             continue
+        wrapped: Callable[..., Any]
         if inspect.isasyncgenfunction(fn):
             wrapped = _wrap_async_generator(op, fn)
         elif inspect.isgeneratorfunction(fn):
@@ -395,5 +436,5 @@ def instrument_class(cls: type) -> None:
             wrapped = _wrap_async(method, op, fn)
         else:
             wrapped = _wrap_sync(method, op, fn)
-        wrapped._dkdata_wrapped = True  # type: ignore[attr-defined]
+        setattr(wrapped, "_dkdata_wrapped", True)  # noqa: B010 - a marker on a function
         setattr(cls, method, wrapped)
