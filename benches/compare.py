@@ -38,6 +38,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -380,8 +381,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         # What benches/report.py draws the benchmarks page from: the runs and how they were made.
         args.json.parent.mkdir(parents=True, exist_ok=True)
+        given = list(argv if argv is not None else sys.argv[1:])
+        if "--note" in given:  # the note is kept on its own
+            at = given.index("--note")
+            del given[at : at + 2]
         meta = {
-            "command": "benches/compare.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": shlex.join(["benches/compare.py", *given]),
             "date": time.strftime("%Y-%m-%d", time.gmtime()),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),

@@ -38,6 +38,10 @@ id, a 10%-selective search sorted by `-age` with limit 100, the matching count, 
 interpreter and the median of the repeats is reported. "0.11.0" is the pure-Python
 dataknobs-data from PyPI on Python 3.12; "ours" is this package. A `~` marks an op timed on a
 sample and scaled (0.11.0's per-record file ops rewrite the whole file each time).
+
+Against the raw drivers: PostgreSQL against asyncpg's COPY and fetch on the
+[PostgreSQL page](postgres.md#speed), S3 against aioboto3 on the [S3 page](s3.md#speed), and
+DuckDB on the [DuckDB page](duckdb.md#speed), each with its command.
 """
 
 

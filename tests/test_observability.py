@@ -246,3 +246,15 @@ def test_user_subclasses_are_instrumented() -> None:
     # count() is the base class's default over search(): one operation, counted once.
     assert db.count() == 1
     assert sorted(db.stats()) == ["count", "create"]
+
+
+async def test_a_transaction_commit_is_one_operation() -> None:
+    db = await AsyncDatabase.from_backend("sqlite", {"path": ":memory:"})
+    async with db.transaction() as tx:
+        await tx.create_batch(_records(3))
+        await tx.delete("r0")
+    stats = db.stats()
+    assert stats["commit"]["calls"] == 1 and stats["commit"]["errors"] == 0
+    assert stats["commit"]["records"] == 4  # three creates and a delete, staged
+    assert await db.count() == 2
+    await db.close()

@@ -217,6 +217,10 @@ def _count_removed(args: tuple[Any, ...], result: Any) -> int:
     return result if isinstance(result, int) else 0
 
 
+def _count_staged(args: tuple[Any, ...], result: Any) -> int:
+    return sum(len(items) for _, items in args[0]) if args else 0
+
+
 def _count_none(args: tuple[Any, ...], result: Any) -> int:
     return 0
 
@@ -239,6 +243,7 @@ _COUNTERS: dict[str, Callable[[tuple[Any, ...], Any], int]] = {
     "stream_write": _count_processed,
     "stream_transform": _count_processed,
     "clear": _count_removed,
+    "_apply_batches": _count_staged,
 }
 
 
