@@ -148,9 +148,9 @@ def overhead_section(data: dict[str, Any]) -> str:
     lines.append("")
     extra = sorted(r["instrumented_us"] - r["plain_us"] for r in data["results"])
     lines.append(
-        f"The wrappers cost {extra[0]:.1f}-{extra[-1]:.1f} µs per operation: within the noise "
-        "of any operation that does I/O (SQLite, DuckDB, PostgreSQL, S3 take tens of µs to ms), "
-        "visible on the memory backend's single-record verbs."
+        f"The wrappers cost {extra[0]:.1f}-{extra[-1]:.1f} µs per operation: small beside "
+        "an operation that does I/O (SQLite, DuckDB, PostgreSQL and S3 take tens of µs to ms), "
+        "but visible on the memory backend's single-record verbs."
     )
     lines.append("")
     lines.append(
