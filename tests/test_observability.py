@@ -258,3 +258,59 @@ async def test_a_transaction_commit_is_one_operation() -> None:
     assert stats["commit"]["records"] == 4  # three creates and a delete, staged
     assert await db.count() == 2
     await db.close()
+
+
+def _bad_regex() -> Query:
+    return Query().filter("n", "regex", "(")
+
+
+async def test_async_errors_and_nested_verbs_count_once(spans: InMemorySpanExporter) -> None:
+    db = await AsyncDatabase.from_backend("memory")
+    await db.create(Record({"id": "a", "n": 1}))
+    with pytest.raises(DuplicateRecordError):
+        await db.create(Record({"id": "a"}))
+    token = hash_record_version(await db.read("a"))  # type: ignore[arg-type]
+    assert await db.update("a", Record({"n": 2}), expected_version=token)
+    stats = db.stats()
+    assert stats["create"]["calls"] == 2 and stats["create"]["errors"] == 1
+    # update's own read of the record is not an operation of its own.
+    assert stats["read"]["calls"] == 1 and stats["update"]["calls"] == 1
+    outcomes = [s.attributes["dataknobs.outcome"] for s in spans.get_finished_spans()]  # type: ignore[index]
+    assert outcomes == ["ok", "error", "ok", "ok"]
+
+
+def test_a_stream_that_fails_counts_an_error(spans: InMemorySpanExporter) -> None:
+    db = SyncDatabase.from_backend("memory")
+    db.create_batch(_records(3))
+    with pytest.raises(ValueError):
+        list(db.stream_read(_bad_regex()))
+    entry = db.stats()["stream_read"]
+    assert (entry["calls"], entry["errors"]) == (1, 1)
+    (span,) = [s for s in spans.get_finished_spans() if s.name.startswith("stream_read")]
+    assert span.attributes["dataknobs.outcome"] == "error"  # type: ignore[index]
+
+
+async def test_async_streams_that_fail_or_stop_early() -> None:
+    db = await AsyncDatabase.from_backend("sqlite", {"path": ":memory:"})
+    await db.create_batch(_records(5))
+    with pytest.raises(ValueError):
+        async for _ in db.stream_read(_bad_regex()):
+            pass
+    stream = db.stream_read()
+    assert (await stream.__anext__()).id == "r0"
+    await stream.aclose()  # type: ignore[attr-defined]
+    entry = db.stats()["stream_read"]
+    assert (entry["calls"], entry["errors"], entry["records"]) == (2, 1, 1)
+    await db.close()
+
+
+def test_python_dash_m_runs_the_cli(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", ["dataknobs-data", "count", "memory://"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_module("dataknobs_data", run_name="__main__")
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == "0"
