@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             script.write_text(block)
             run([py, str(script)], cwd=app, env=env)
         command = str(venv / "bin" / "dataknobs-data")
-        run([command, "count", "sqlite:///people.db"], cwd=app, env=env)
+        run([command, "count", f"sqlite://{app / 'people.db'}"], cwd=app, env=env)
     finally:
         if args.keep:
             print(f"wheel_smoke: kept {work}")
