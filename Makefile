@@ -1,6 +1,8 @@
 # dataknobs-data: build, lint, test and benchmark.
 #
-#   make test      fresh clone -> .venv, dev build, lint, cargo test, pytest (what CI runs)
+#   make test      fresh clone -> .venv, dev build, lint, cargo test, pytest with coverage, the
+#                  docs site, the wheel in a fresh venv (what CI runs)
+#   make docs      mkdocs build --strict into target/site
 #   make bench     release build + pytest-benchmark over benches/ (BENCH_ARGS='-m "not slow"')
 #   make compare   release build + benches/compare.py against dataknobs-data 0.11.0 from PyPI
 #
@@ -27,8 +29,11 @@ MATURIN = VIRTUAL_ENV=$(VENV) $(VENV)/bin/maturin
 BENCH_ARGS ?=
 COMPARE_ARGS ?=
 PYTEST_ARGS ?=
+# Line coverage of python/ from the pytest run, against the release gates (scripts/coverage_gate.py).
+COVERAGE_JSON := target/coverage.json
+COVERAGE_ARGS ?= --total 90 --module 85 --report-only
 
-.PHONY: venv dev release lint fmt services test test-rust test-python bench bench-quick compare demo clean
+.PHONY: venv dev release lint fmt services test test-rust test-python docs wheel-test bench bench-quick compare demo clean
 
 venv: $(STAMP)
 
@@ -111,11 +116,23 @@ services:
 
 # pytest exits 5 when it collected no test: that is a failure too (any non-zero exit is).
 test-python: dev services
-	@rc=0; $(PY) -m pytest -q $(PYTEST_ARGS) || rc=$$?; \
+	@mkdir -p target
+	@rc=0; $(PY) -m pytest -q --cov=dataknobs_data --cov-report=json:$(COVERAGE_JSON) \
+		$(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make: pytest ran no test - failing" >&2; fi; \
+	if [ $$rc -eq 0 ]; then $(PY) scripts/coverage_gate.py $(COVERAGE_JSON) $(COVERAGE_ARGS) || rc=$$?; fi; \
 	exit $$rc
 
-test: venv dev lint test-rust test-python
+# The docs site; a broken link, a missing page or an API reference that fails to render fails it.
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir target/site
+
+# The wheel (maturin build, dev profile: the release command is `maturin build --release`)
+# installed into a fresh python3.11 venv, running README's quickstart there.
+wheel-test: venv
+	VIRTUAL_ENV=$(VENV) $(PY) scripts/wheel_smoke.py --python $(PYTHON)
+
+test: venv dev lint test-rust test-python docs wheel-test
 
 bench: release
 	$(PY) -m pytest benches/ -p no:cacheprovider --benchmark-only $(BENCH_ARGS)

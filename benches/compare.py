@@ -36,10 +36,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -300,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         help="an interpreter that already has dataknobs-data 0.11.0 (instead of its venv)",
     )
     parser.add_argument("--json", type=Path, help="also write all results to this file")
+    parser.add_argument("--note", default="", help="a note kept with --json (e.g. the build)")
     args = parser.parse_args(argv)
     script, suite_backends, suite_ops, suite_n = SUITES[args.suite]
     args.n = args.n or list(suite_n)
@@ -375,7 +379,23 @@ def main(argv: list[str] | None = None) -> int:
     print_table(header, rows)
     print("\n~ = estimated: per-record op timed on a sample within --budget and scaled to 1,000.")
     if args.json:
-        args.json.write_text(json.dumps(records, indent=2))
+        # What benches/report.py draws the benchmarks page from: the runs and how they were made.
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        given = list(argv if argv is not None else sys.argv[1:])
+        if "--note" in given:  # the note is kept on its own
+            at = given.index("--note")
+            del given[at : at + 2]
+        meta = {
+            "command": shlex.join(["benches/compare.py", *given]),
+            "date": time.strftime("%Y-%m-%d", time.gmtime()),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "repeat": repeat,
+            "refs": refs,
+            "note": args.note,
+        }
+        args.json.write_text(json.dumps({"meta": meta, "results": records}, indent=2) + "\n")
     return 0
 
 

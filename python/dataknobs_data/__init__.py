@@ -4,6 +4,8 @@ The storage, query evaluation and bulk encoding run in a Rust core (``dataknobs_
 this package is the typed Python face. See API.md for the contract.
 """
 
+import importlib.metadata as _metadata
+import warnings as _warnings
 from typing import Any
 
 from .allocation import DEFAULT_MAX_ATTEMPTS, allocate, allocate_sync
@@ -73,7 +75,44 @@ from .records import Record
 from .streaming import ConflictPolicy, StreamConfig, StreamProcessor, StreamResult
 from .transactions import VALID_TRANSACTION_POLICIES, BufferedTransaction
 
-__version__ = "0.1.0"
+# This package's distribution name on PyPI; it installs the import package ``dataknobs_data``.
+_DISTRIBUTION = "dataknobs-data-rs"
+# The pure-Python original's distribution name; it installs the same import package.
+_ORIGINAL_DISTRIBUTION = "dataknobs-data"
+
+
+def _installed_version(distribution: str) -> str | None:
+    try:
+        return _metadata.version(distribution)
+    except _metadata.PackageNotFoundError:
+        return None
+
+
+# A source checkout on sys.path without an install has no metadata: say so rather than guess.
+__version__: str = _installed_version(_DISTRIBUTION) or "0+unknown"
+
+
+def _warn_if_original_installed() -> None:
+    """Warn when the pure-Python distribution is installed beside this one.
+
+    Both put their files in ``site-packages/dataknobs_data/``: whichever was installed last
+    overwrote the other's files, so the imported package is a mixture of the two, and
+    uninstalling either removes files the other needs.
+    """
+    original = _installed_version(_ORIGINAL_DISTRIBUTION)
+    if original is None:
+        return
+    _warnings.warn(
+        f"both {_DISTRIBUTION} {__version__} and {_ORIGINAL_DISTRIBUTION} {original} (the "
+        f"pure-Python package) are installed; they share the import package dataknobs_data "
+        f"and overwrite each other's files. Keep one: `pip uninstall -y {_ORIGINAL_DISTRIBUTION} "
+        f"{_DISTRIBUTION} && pip install {_DISTRIBUTION}`",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+
+
+_warn_if_original_installed()
 
 
 def __getattr__(name: str) -> Any:

@@ -36,6 +36,7 @@ from .exceptions import (
     ConfigurationError,
     DuplicateRecordError,
 )
+from .observability import instrument_class, operation_stats
 from .query import Query
 from .query_logic import ComplexQuery
 from .records import Record
@@ -240,6 +241,17 @@ class _Configured:
     _IS_ASYNC: ClassVar[bool]
     #: Validates written records when the config has ``schema`` (see attach_schema).
     _schema_guard: SchemaGuard | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every verb a database class defines is timed and counted (and traced with the otel
+        # extra): the base classes and each backend, ours and users' alike.
+        super().__init_subclass__(**kwargs)
+        instrument_class(cls)
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Counters and latency histograms of this database's operations, by operation name
+        (see :func:`dataknobs_data.observability.operation_stats`)."""
+        return operation_stats(self)
 
     def __init__(
         self,
