@@ -116,26 +116,36 @@ def typed(rows: list[dict[str, Any]]) -> list[list[tuple[str, str, Any]]]:
 def make_records(seed: int = 11, n: int = 90) -> list[Record]:
     rnd = random.Random(seed)
     cats = ["alpha", "beta", "gamma", "ünï", "日本", "Zeta", None, MISSING]
-    kinds = [1, 1.0, True, False, 0, "1", None, MISSING,
-             dt.datetime(2024, 1, 1, 12, tzinfo=UTC), dt.datetime(2024, 1, 1, 14, tzinfo=PLUS2),
-             dt.datetime(2024, 1, 1, 12)]
+    kinds = [
+        1,
+        1.0,
+        True,
+        False,
+        0,
+        "1",
+        None,
+        MISSING,
+        dt.datetime(2024, 1, 1, 12, tzinfo=UTC),
+        dt.datetime(2024, 1, 1, 14, tzinfo=PLUS2),
+        dt.datetime(2024, 1, 1, 12),
+    ]
     ns = [0, 1, 2, -3, 7, 2.5, -0.75, 1e-3, True, False, "12", Decimal("2.5"), None, MISSING]
-    whens = [dt.datetime(2023, 5, 1, 10, tzinfo=UTC), dt.datetime(2023, 5, 1, 13, tzinfo=PLUS2),
-             dt.datetime(2022, 1, 2, 3), dt.datetime(2025, 12, 31, 23, 59), None, MISSING]
+    whens = [
+        dt.datetime(2023, 5, 1, 10, tzinfo=UTC),
+        dt.datetime(2023, 5, 1, 13, tzinfo=PLUS2),
+        dt.datetime(2022, 1, 2, 3),
+        dt.datetime(2025, 12, 31, 23, 59),
+        None,
+        MISSING,
+    ]
     names = ["ångström", "bob", "Émile", "zoë", "日本語", "a\nb", "", "m%n_o", "Ann", "😀x"]
     records = []
     for i in range(n):
         data: dict[str, Any] = {}
-
-        def put(key: str, choices: list[Any]) -> None:
+        for key, choices in (("cat", cats), ("kind", kinds), ("n", ns), ("when", whens)):
             v = rnd.choice(choices)
             if v is not MISSING:
                 data[key] = v
-
-        put("cat", cats)
-        put("kind", kinds)
-        put("n", ns)
-        put("when", whens)
         data["name"] = rnd.choice(names)
         data["x"] = rnd.choice([0.1, 0.2, 0.3, 1e16, -1e16, 3.0, 1 / 3])
         # Ints near the 64-bit edge: a group's sum leaves i64 (an exact Python int).
@@ -144,12 +154,15 @@ def make_records(seed: int = 11, n: int = 90) -> list[Record]:
             inner = rnd.choice(["p", "q", 3, None])
             data["nested"] = rnd.choice(
                 # The same dict in two key orders is one value.
-                [{"inner": {"k": inner}, "z": 1}, {"z": 1, "inner": {"k": inner}}, "flat",
-                 [1, inner], {"inner": {"k": inner}}]
+                [
+                    {"inner": {"k": inner}, "z": 1},
+                    {"z": 1, "inner": {"k": inner}},
+                    "flat",
+                    [1, inner],
+                    {"inner": {"k": inner}},
+                ]
             )
-        records.append(
-            Record(data, metadata={"tag": rnd.choice(["t1", "t2"])}, id=f"r{i:03d}")
-        )
+        records.append(Record(data, metadata={"tag": rnd.choice(["t1", "t2"])}, id=f"r{i:03d}"))
     return records
 
 
@@ -283,7 +296,7 @@ def test_an_empty_store(db: SyncDatabase) -> None:
 @pytest.mark.parametrize(
     ("group_by", "metrics", "named"),
     [
-        (None, {"m": ("median", "n")}, "'median'"),
+        (None, {"m": ("median", "n")}, '"median"'),
         (None, {"m": ("sum", None)}, "sum needs a field"),
         (None, {"m": ("sum", 3)}, "3"),
         (None, {"m": "count"}, "'m'"),
