@@ -70,7 +70,10 @@ pub struct AggSpec {
 impl AggSpec {
     /// Checks the parts: every metric but `count` needs a field, and a result row's keys (the
     /// group fields, then the metric names) must be distinct, or one would hide another.
-    pub fn new(group_by: Vec<String>, metrics: Vec<(String, String, Option<String>)>) -> Result<Self> {
+    pub fn new(
+        group_by: Vec<String>,
+        metrics: Vec<(String, String, Option<String>)>,
+    ) -> Result<Self> {
         let mut names: Vec<&str> = Vec::new();
         for g in &group_by {
             if names.contains(&g.as_str()) {
@@ -435,12 +438,16 @@ impl Acc {
             Acc::Present(n) => *n += 1,
             Acc::Sum(s) | Acc::Avg(s) => s.add(v),
             Acc::Min(m) => {
-                if m.as_ref().is_none_or(|cur| canonical_cmp(v, cur) == Ordering::Less) {
+                if m.as_ref()
+                    .is_none_or(|cur| canonical_cmp(v, cur) == Ordering::Less)
+                {
                     *m = Some(v.clone());
                 }
             }
             Acc::Max(m) => {
-                if m.as_ref().is_none_or(|cur| canonical_cmp(v, cur) == Ordering::Greater) {
+                if m.as_ref()
+                    .is_none_or(|cur| canonical_cmp(v, cur) == Ordering::Greater)
+                {
                     *m = Some(v.clone());
                 }
             }
@@ -522,10 +529,7 @@ impl Aggregator {
 /// stored text): keys the core holds to be one value (a dict's keys in another order, say) are
 /// merged, adding their counts, and the groups come in the core's order. Only for
 /// aggregations whose every metric is a count; `counts` hold one per metric.
-pub fn from_group_counts(
-    agg: &AggSpec,
-    groups: Vec<(Vec<Value>, Vec<u64>)>,
-) -> Vec<AggRow> {
+pub fn from_group_counts(agg: &AggSpec, groups: Vec<(Vec<Value>, Vec<u64>)>) -> Vec<AggRow> {
     let mut merged: BTreeMap<Vec<Canon>, Vec<u64>> = BTreeMap::new();
     for (key, counts) in groups {
         let slot = merged
@@ -542,7 +546,10 @@ pub fn from_group_counts(
         .into_iter()
         .map(|(key, counts)| AggRow {
             keys: key.into_iter().map(|c| c.0).collect(),
-            metrics: counts.into_iter().map(|n| AggValue::Int(i128::from(n))).collect(),
+            metrics: counts
+                .into_iter()
+                .map(|n| AggValue::Int(i128::from(n)))
+                .collect(),
         })
         .collect()
 }

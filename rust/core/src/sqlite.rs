@@ -572,7 +572,9 @@ impl SqliteStore {
         cols.push("max(json_type(data, '$.\"$map\"') IS NOT NULL)".into());
         cols.extend(agg.metrics().iter().map(|m| match &m.field {
             None => "count(*)".to_string(),
-            Some(f) => format!("count(CASE WHEN json_type(data, '$.\"{f}\"') <> 'null' THEN 1 END)"),
+            Some(f) => {
+                format!("count(CASE WHEN json_type(data, '$.\"{f}\"') <> 'null' THEN 1 END)")
+            }
         }));
         let (where_sql, args) = match exact_where {
             Some((w, a)) => (format!(" WHERE {w}"), a),
@@ -583,24 +585,37 @@ impl SqliteStore {
         } else {
             format!(
                 " GROUP BY {}",
-                (1..=keys).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+                (1..=keys)
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         };
-        let sql = format!("SELECT {} FROM {}{where_sql}{group}", cols.join(", "), self.table);
+        let sql = format!(
+            "SELECT {} FROM {}{where_sql}{group}",
+            cols.join(", "),
+            self.table
+        );
         let mut stmt = conn.prepare(&sql).map_err(op_err("aggregate"))?;
         let mut rows = stmt.query(args).map_err(op_err("aggregate"))?;
         let mut groups = Vec::new();
         while let Some(r) = rows.next().map_err(op_err("aggregate"))? {
-            if r.get::<_, Option<bool>>(keys).map_err(op_err("aggregate"))? == Some(true) {
+            if r.get::<_, Option<bool>>(keys)
+                .map_err(op_err("aggregate"))?
+                == Some(true)
+            {
                 return Ok(None);
             }
             let mut key = Vec::with_capacity(keys);
             for i in 0..keys {
-                key.push(match r.get::<_, Option<String>>(i).map_err(op_err("aggregate"))? {
-                    Some(text) => codec::decode_json(&text)
-                        .map_err(|e| self.not_text("?", detail(&e)))?,
-                    None => Value::Null,
-                });
+                key.push(
+                    match r.get::<_, Option<String>>(i).map_err(op_err("aggregate"))? {
+                        Some(text) => {
+                            codec::decode_json(&text).map_err(|e| self.not_text("?", detail(&e)))?
+                        }
+                        None => Value::Null,
+                    },
+                );
             }
             let counts = (0..agg.metrics().len())
                 .map(|j| {

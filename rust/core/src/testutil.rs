@@ -173,7 +173,11 @@ pub fn conformance(s: Arc<dyn StoreDyn>) {
         .unwrap(),
     );
     let every = store.search(&QuerySpec::default()).unwrap();
-    for spec in [QuerySpec::default(), filt("n", Op::Gt, Value::Int(2)), filt("s", Op::Regex, Value::Str("[13]$".into()))] {
+    for spec in [
+        QuerySpec::default(),
+        filt("n", Op::Gt, Value::Int(2)),
+        filt("s", Op::Regex, Value::Str("[13]$".into())),
+    ] {
         let want = crate::aggregate::over_rows(&spec, &agg, &every).unwrap();
         assert!(!want.is_empty());
         assert_eq!(store.aggregate(&spec, &agg).unwrap(), want);
@@ -217,11 +221,7 @@ pub trait StoreObj {
     fn search(&self, spec: &QuerySpec) -> Result<Vec<Row>>;
     fn count(&self, spec: &QuerySpec) -> Result<usize>;
     fn clear(&self) -> Result<usize>;
-    fn aggregate(
-        &self,
-        spec: &QuerySpec,
-        agg: &Arc<crate::AggSpec>,
-    ) -> Result<Vec<crate::AggRow>>;
+    fn aggregate(&self, spec: &QuerySpec, agg: &Arc<crate::AggSpec>) -> Result<Vec<crate::AggRow>>;
     fn close(&self) -> Result<()>;
 }
 
@@ -256,11 +256,7 @@ impl<T: crate::store::Store> StoreObj for T {
     fn clear(&self) -> Result<usize> {
         crate::store::Store::clear(self)
     }
-    fn aggregate(
-        &self,
-        spec: &QuerySpec,
-        agg: &Arc<crate::AggSpec>,
-    ) -> Result<Vec<crate::AggRow>> {
+    fn aggregate(&self, spec: &QuerySpec, agg: &Arc<crate::AggSpec>) -> Result<Vec<crate::AggRow>> {
         crate::store::Store::aggregate(self, spec, agg)
     }
     fn close(&self) -> Result<()> {

@@ -194,7 +194,11 @@ fn min_max_follow_the_sort_order_and_cardinality_counts_distinct_values() {
     let row = |id: &str, g: i64, v: Value| {
         rec(
             id,
-            vec![("g", Value::Int(g)), ("h", Value::Str("x".into())), ("v", v)],
+            vec![
+                ("g", Value::Int(g)),
+                ("h", Value::Str("x".into())),
+                ("v", v),
+            ],
         )
     };
     let rows = vec![
@@ -241,16 +245,14 @@ fn a_condition_selects_the_rows() {
 
 #[test]
 fn a_bad_spec_names_what_is_wrong() {
-    let bad = |group: Vec<&str>, m: Vec<(&str, &str, Option<&str>)>| {
-        match AggSpec::new(
-            group.into_iter().map(String::from).collect(),
-            m.into_iter()
-                .map(|(n, o, f)| (n.to_string(), o.to_string(), f.map(String::from)))
-                .collect(),
-        ) {
-            Err(Error::Query(msg)) => msg,
-            other => panic!("expected a query error, got {other:?}"),
-        }
+    let bad = |group: Vec<&str>, m: Vec<(&str, &str, Option<&str>)>| match AggSpec::new(
+        group.into_iter().map(String::from).collect(),
+        m.into_iter()
+            .map(|(n, o, f)| (n.to_string(), o.to_string(), f.map(String::from)))
+            .collect(),
+    ) {
+        Err(Error::Query(msg)) => msg,
+        other => panic!("expected a query error, got {other:?}"),
     };
     assert!(bad(vec![], vec![("m", "median", Some("x"))]).contains("\"median\""));
     assert!(bad(vec![], vec![("m", "sum", None)]).contains("sum needs a field"));
@@ -271,7 +273,8 @@ fn text_rows_aggregate_as_decoded_rows() {
         ..QuerySpec::default()
     };
     let mut t = TextAggregator::new(&q, Arc::clone(&agg), "test").unwrap();
-    t.push("a", r#"{"k": "x", "n": 2, "big": [1, 2, 3]}"#, "{}").unwrap();
+    t.push("a", r#"{"k": "x", "n": 2, "big": [1, 2, 3]}"#, "{}")
+        .unwrap();
     t.push("b", r#"{"k": "x", "n": 3}"#, "{}").unwrap();
     t.push("c", r#"{"n": 0}"#, "{}").unwrap();
     t.push("d", r#"{"n": 4}"#, "{}").unwrap();

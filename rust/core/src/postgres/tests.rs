@@ -84,11 +84,7 @@ impl Store for Blocking {
             .for_each(each);
         Ok(())
     }
-    fn aggregate(
-        &self,
-        spec: &QuerySpec,
-        agg: &Arc<crate::AggSpec>,
-    ) -> Result<Vec<crate::AggRow>> {
+    fn aggregate(&self, spec: &QuerySpec, agg: &Arc<crate::AggSpec>) -> Result<Vec<crate::AggRow>> {
         self.rt.block_on(self.s.aggregate(spec, agg))
     }
     fn stream(self: Arc<Self>, spec: QuerySpec, b: usize, p: usize) -> Result<Cursor> {
