@@ -358,3 +358,23 @@ def test_a_database_without_a_native_store() -> None:
         db.create(r)
     for q in (None, QUERIES["regex"], QUERIES["gt"]):
         _check(db.aggregate(q, group_by="cat", metrics=METRICS), RECORDS, q, "cat", METRICS)
+
+
+def test_sqlite_counts_see_a_map_escaped_row(tmp_path: Any) -> None:
+    # Data written as a `$map` escape hides its fields from SQLite's JSON paths, so the GROUP BY
+    # must not answer for it: the core does, and reads the escape as the dict it is.
+    import sqlite3
+
+    from dataknobs_data.factory import database_factory
+
+    path = tmp_path / "escaped.sqlite"
+    db = database_factory.create(backend="sqlite", path=str(path))
+    db.connect()
+    db.create_batch([Record({"cat": "a"}, id="r1"), Record({"cat": "b"}, id="r2")])
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO records (id, data, metadata) VALUES (?, ?, ?)",
+            ("r3", '{"$map": {"cat": "a"}}', "{}"),
+        )
+    assert db.aggregate(group_by="cat") == [{"cat": "a", "count": 2}, {"cat": "b", "count": 1}]
+    db.close()
