@@ -60,6 +60,9 @@ pub struct Metric {
     pub field: Option<String>,
 }
 
+/// A metric as the caller names it: (name, op, field or None), checked by [`AggSpec::new`].
+pub type MetricParts = (String, String, Option<String>);
+
 /// The group fields and the metrics of one aggregation, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AggSpec {
@@ -70,10 +73,7 @@ pub struct AggSpec {
 impl AggSpec {
     /// Checks the parts: every metric but `count` needs a field, and a result row's keys (the
     /// group fields, then the metric names) must be distinct, or one would hide another.
-    pub fn new(
-        group_by: Vec<String>,
-        metrics: Vec<(String, String, Option<String>)>,
-    ) -> Result<Self> {
+    pub fn new(group_by: Vec<String>, metrics: Vec<MetricParts>) -> Result<Self> {
         let mut names: Vec<&str> = Vec::new();
         for g in &group_by {
             if names.contains(&g.as_str()) {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use dataknobs_core::aggregate::{self, AggRow, AggSpec, AggValue};
+use dataknobs_core::aggregate::{self, AggRow, AggSpec, AggValue, MetricParts};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyList, PyString};
 
@@ -16,8 +16,7 @@ use crate::errors::core_to_py;
 /// list of `(name, op, field or None)`. The Python layer has already checked the types
 /// (database.py `aggregation_spec`); the core checks the ops and names.
 pub fn agg_from_py(agg: &Bound<'_, PyAny>) -> PyResult<Arc<AggSpec>> {
-    let (group_by, metrics): (Vec<String>, Vec<(String, String, Option<String>)>) =
-        agg.extract()?;
+    let (group_by, metrics): (Vec<String>, Vec<MetricParts>) = agg.extract()?;
     AggSpec::new(group_by, metrics)
         .map(Arc::new)
         .map_err(|e| core_to_py(agg.py(), e))
