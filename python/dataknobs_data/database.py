@@ -29,6 +29,8 @@ from collections.abc import (
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
+from . import _native
+from .aggregation import Metrics, aggregation_spec
 from .arrow import ArrowMixin, AsyncArrowMixin
 from .exceptions import CapabilityNotSupportedError as CapabilityNotSupportedError
 from .exceptions import (
@@ -38,7 +40,7 @@ from .exceptions import (
 )
 from .observability import instrument_class, operation_stats
 from .query import Query
-from .query_logic import ComplexQuery
+from .query_logic import ComplexQuery, to_spec
 from .records import Record
 from .schema import DatabaseSchema, FieldSchema, is_declarative_schema
 from .streaming import (
@@ -424,6 +426,46 @@ class AsyncDatabase(_Configured, AsyncArrowMixin, ABC):
         """How many records match ``query`` (all when None)."""
         return len(await self.search(query if query is not None else Query()))
 
+    async def aggregate(
+        self,
+        query: AnyQuery | None = None,
+        group_by: str | Sequence[str] | None = None,
+        metrics: Metrics | None = None,
+    ) -> list[dict[str, Any]]:
+        """Group the records matching ``query`` and compute metrics per group.
+
+        Args:
+            query: which records take part (its sort, offset, limit and projection play no
+                part); None means every record.
+            group_by: a field name or a list of them (dot paths as queries use them; ``"id"``
+                is the record id); None gives one row over every match.
+            metrics: ``{"name": (op, field)}`` with op one of count, sum, avg, min, max,
+                cardinality; ``("count", None)`` counts records, ``("count", "f")`` the
+                records where ``f`` is present and not None. None means
+                ``{"count": ("count", None)}``.
+
+        Returns:
+            One dict per group, sorted by the group values in ``sort_by``'s order (None
+            last): the group fields by their given names, then the metrics. A missing field
+            and None are one group (None). Groups are exact values (``1``, ``1.0`` and
+            ``True`` are three). ``sum`` and ``avg`` take numbers only (bool, str and the rest
+            are skipped); ``sum`` of ints is an exact int, any float makes it the correctly
+            rounded float sum; ``avg`` is ``float(sum) / n``. ``min``/``max`` follow
+            ``sort_by``'s order over every non-None value; ``cardinality`` counts distinct
+            non-None values exactly. Without ``group_by`` there is exactly one row, also
+            when nothing matched (counts 0, the other metrics None). docs/aggregations.md
+            has the details.
+
+        Raises:
+            QueryError: a malformed ``group_by`` or ``metrics`` (naming it), or a bad query.
+        """
+        # A database without a native store feeds its records to the core's accumulators,
+        # which apply the query's condition themselves.
+        acc = _native.Aggregator(to_spec(query), aggregation_spec(group_by, metrics), "")
+        async for batch in _row_batches_async(self.stream_read(None)):
+            acc.feed_rows(batch)
+        return acc.finish()
+
     async def all(self) -> list[Record]:
         """Every record, in storage order."""
         return await self.search(Query())
@@ -664,6 +706,44 @@ class SyncDatabase(_Configured, ArrowMixin, ABC):
         """How many records match ``query`` (all when None)."""
         return len(self.search(query if query is not None else Query()))
 
+    def aggregate(
+        self,
+        query: AnyQuery | None = None,
+        group_by: str | Sequence[str] | None = None,
+        metrics: Metrics | None = None,
+    ) -> list[dict[str, Any]]:
+        """Group the records matching ``query`` and compute metrics per group.
+
+        Args:
+            query: which records take part (its sort, offset, limit and projection play no
+                part); None means every record.
+            group_by: a field name or a list of them (dot paths as queries use them; ``"id"``
+                is the record id); None gives one row over every match.
+            metrics: ``{"name": (op, field)}`` with op one of count, sum, avg, min, max,
+                cardinality; ``("count", None)`` counts records, ``("count", "f")`` the
+                records where ``f`` is present and not None. None means
+                ``{"count": ("count", None)}``.
+
+        Returns:
+            One dict per group, sorted by the group values in ``sort_by``'s order (None
+            last): the group fields by their given names, then the metrics. A missing field
+            and None are one group (None). Groups are exact values (``1``, ``1.0`` and
+            ``True`` are three). ``sum`` and ``avg`` take numbers only (bool, str and the rest
+            are skipped); ``sum`` of ints is an exact int, any float makes it the correctly
+            rounded float sum; ``avg`` is ``float(sum) / n``. ``min``/``max`` follow
+            ``sort_by``'s order over every non-None value; ``cardinality`` counts distinct
+            non-None values exactly. Without ``group_by`` there is exactly one row, also
+            when nothing matched (counts 0, the other metrics None). docs/aggregations.md
+            has the details.
+
+        Raises:
+            QueryError: a malformed ``group_by`` or ``metrics`` (naming it), or a bad query.
+        """
+        acc = _native.Aggregator(to_spec(query), aggregation_spec(group_by, metrics), "")
+        for batch in _row_batches(self.stream_read(None)):
+            acc.feed_rows(batch)
+        return acc.finish()
+
     def all(self) -> list[Record]:
         """Every record, in storage order."""
         return self.search(Query())
@@ -794,6 +874,41 @@ class _Rewrite:
         written.total_processed += self.dropped
         written.skipped += self.dropped
         return written
+
+
+#: Records fed to the core's accumulators per crossing (`aggregate` without a native store).
+_AGG_BATCH = 1000
+
+_Row = tuple[str, dict[str, Any], dict[str, Any]]
+
+
+def _row_of(record: Record) -> _Row:
+    rid, data, metadata = record._to_row()
+    return (record.id or rid or "", data, metadata)
+
+
+def _row_batches(records: Iterable[Record]) -> Iterator[list[_Row]]:
+    """Records as rows, a batch at a time (one crossing into the core per batch)."""
+    batch: list[_Row] = []
+    for record in records:
+        batch.append(_row_of(record))
+        if len(batch) >= _AGG_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def _row_batches_async(records: AsyncIterable[Record]) -> AsyncIterator[list[_Row]]:
+    """As `_row_batches`, over an async iterator."""
+    batch: list[_Row] = []
+    async for record in records:
+        batch.append(_row_of(record))
+        if len(batch) >= _AGG_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _upsert_config(cfg: StreamConfig) -> StreamConfig:

@@ -559,6 +559,21 @@ class DuckDBStore:
 
         return self._run("count", work)
 
+    def aggregate(self, spec: Any, agg: Any) -> list[dict[str, Any]]:
+        """Groups and metrics of the matching rows: DuckDB narrows the rows as for a count and
+        the core's accumulators decide and aggregate them (docs/aggregations.md)."""
+        cond = spec.get("where") if spec else None
+        acc = _native.Aggregator({"where": cond}, agg, self.source)
+        reader_spec = {"where": cond}
+
+        def work(conn: Any) -> list[dict[str, Any]]:
+            for batch in self._reader(conn, reader_spec, _READ_BATCH, acc.reads_metadata):
+                acc.feed(batch)
+            result: list[dict[str, Any]] = acc.finish()
+            return result
+
+        return self._run("aggregate", work)
+
     def clear(self) -> int:
         """Remove every row; return how many there were."""
         return self._run(

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from .. import _native
+from ..aggregation import Metrics, aggregation_spec
 from ..database import (
     AnyQuery,
     AsyncDatabase,
@@ -205,6 +206,19 @@ class NativeSyncDatabase(_NativeStoreHolder, SyncDatabase):
         """Number of matching records (no record is built)."""
         return int(self._call("count", to_spec(query)))
 
+    def aggregate(
+        self,
+        query: AnyQuery | None = None,
+        group_by: str | Sequence[str] | None = None,
+        metrics: Metrics | None = None,
+    ) -> list[dict[str, Any]]:
+        """Groups and metrics of the matching records, computed by the store (see
+        ``SyncDatabase.aggregate``)."""
+        result: list[dict[str, Any]] = self._call(
+            "aggregate", to_spec(query), aggregation_spec(group_by, metrics)
+        )
+        return result
+
     def clear(self) -> int:
         """Remove everything; return how many were removed."""
         return int(self._call("clear"))
@@ -324,6 +338,19 @@ class NativeAsyncDatabase(_NativeStoreHolder, AsyncDatabase):
     async def count(self, query: AnyQuery | None = None) -> int:
         """Number of matching records (no record is built)."""
         return int(await self._call("count", to_spec(query)))
+
+    async def aggregate(
+        self,
+        query: AnyQuery | None = None,
+        group_by: str | Sequence[str] | None = None,
+        metrics: Metrics | None = None,
+    ) -> list[dict[str, Any]]:
+        """Groups and metrics of the matching records, computed by the store (see
+        ``AsyncDatabase.aggregate``)."""
+        result: list[dict[str, Any]] = await self._call(
+            "aggregate", to_spec(query), aggregation_spec(group_by, metrics)
+        )
+        return result
 
     async def clear(self) -> int:
         """Remove everything; return how many were removed."""

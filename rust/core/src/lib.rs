@@ -2,6 +2,7 @@
 //! stores (memory, file, SQLite), and the PostgreSQL and S3 clients. No Python here: `cargo test`
 //! runs it on its own.
 
+pub mod aggregate;
 pub mod codec;
 pub mod cursor;
 pub mod error;
@@ -24,6 +25,7 @@ mod testutil;
 #[cfg(test)]
 mod bench;
 
+pub use aggregate::{AggRow, AggSpec, AggValue};
 pub use cursor::Cursor;
 pub use error::{Error, Result};
 pub use file::FileStore;

@@ -257,6 +257,32 @@ pub(crate) fn result_rows<'a>(index: &'a Index, q: &CompiledQuery) -> Result<Vec
     Ok(hits.drain(q.offset().min(end)..end).collect())
 }
 
+/// Hands each row of `index` matching `spec.cond` to `each`, in storage order, uncloned.
+pub(crate) fn for_each_match(
+    index: &Index,
+    spec: &QuerySpec,
+    each: &mut dyn FnMut(&Row),
+) -> Result<()> {
+    let q = crate::aggregate::condition_of(spec)?;
+    let rows = match id_lookup(index, &q) {
+        Some(rows) => rows,
+        None if !q.has_cond() => {
+            index.values().for_each(each);
+            return Ok(());
+        }
+        None => {
+            for r in index.values() {
+                if q.matches(r)? {
+                    each(r);
+                }
+            }
+            return Ok(());
+        }
+    };
+    rows.into_iter().for_each(each);
+    Ok(())
+}
+
 pub(crate) fn count(index: &Index, spec: &QuerySpec) -> Result<usize> {
     let q = CompiledQuery::new(spec)?;
     if !q.has_cond() {
@@ -455,6 +481,10 @@ impl Store for MemoryStore {
 
     fn count(&self, spec: &QuerySpec) -> Result<usize> {
         count(&*self.read_guard()?, spec)
+    }
+
+    fn for_each_match(&self, spec: &QuerySpec, each: &mut dyn FnMut(&Row)) -> Result<()> {
+        for_each_match(&*self.read_guard()?, spec, each)
     }
 
     fn clear(&self) -> Result<usize> {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
+use crate::aggregate::{self, AggOp, AggRow, AggSpec};
 use crate::codec;
 use crate::cursor::{Cursor, PageSender, Pager};
 use crate::error::detail;
@@ -535,6 +536,98 @@ impl SqliteStore {
         )
     }
 
+    /// The aggregation as one `GROUP BY`, when SQLite's answer is the core's exactly: every
+    /// metric a count, every group and metric field `id` or a plain top-level name (for which
+    /// `data -> '$."name"'` is the core's path lookup), and `exact_where` (SQL and its
+    /// parameters) a condition that keeps exactly the matching rows. Groups are the keys'
+    /// JSON text, decoded and merged by the core (`aggregate::from_group_counts`). None when
+    /// the core must do it: the aggregation is of another kind, or a row's data is a `$map`
+    /// escape, whose fields the JSON paths cannot see.
+    fn aggregate_in_sql(
+        &self,
+        conn: &Connection,
+        exact_where: Option<(&str, &[&dyn rusqlite::ToSql])>,
+        agg: &AggSpec,
+    ) -> Result<Option<Vec<AggRow>>> {
+        let plain = |f: &str| {
+            !f.is_empty()
+                && f != "metadata"
+                && f.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+        };
+        let countable = agg.metrics().iter().all(|m| {
+            m.op == AggOp::Count && m.field.as_deref().is_none_or(|f| f != "id" && plain(f))
+        });
+        if !countable || !agg.group_by().iter().all(|g| g == "id" || plain(g)) {
+            return Ok(None);
+        }
+        let mut cols: Vec<String> = agg
+            .group_by()
+            .iter()
+            .map(|g| match g.as_str() {
+                "id" => "json_quote(id)".to_string(),
+                g => format!("data -> '$.\"{g}\"'"),
+            })
+            .collect();
+        let keys = cols.len();
+        cols.push("max(json_type(data, '$.\"$map\"') IS NOT NULL)".into());
+        cols.extend(agg.metrics().iter().map(|m| match &m.field {
+            None => "count(*)".to_string(),
+            Some(f) => {
+                format!("count(CASE WHEN json_type(data, '$.\"{f}\"') <> 'null' THEN 1 END)")
+            }
+        }));
+        let (where_sql, args) = match exact_where {
+            Some((w, a)) => (format!(" WHERE {w}"), a),
+            None => (String::new(), &[][..]),
+        };
+        let group = if keys == 0 {
+            String::new()
+        } else {
+            format!(
+                " GROUP BY {}",
+                (1..=keys)
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let sql = format!(
+            "SELECT {} FROM {}{where_sql}{group}",
+            cols.join(", "),
+            self.table
+        );
+        let mut stmt = conn.prepare(&sql).map_err(op_err("aggregate"))?;
+        let mut rows = stmt.query(args).map_err(op_err("aggregate"))?;
+        let mut groups = Vec::new();
+        while let Some(r) = rows.next().map_err(op_err("aggregate"))? {
+            if r.get::<_, Option<bool>>(keys)
+                .map_err(op_err("aggregate"))?
+                == Some(true)
+            {
+                return Ok(None);
+            }
+            let mut key = Vec::with_capacity(keys);
+            for i in 0..keys {
+                key.push(
+                    match r.get::<_, Option<String>>(i).map_err(op_err("aggregate"))? {
+                        Some(text) => {
+                            codec::decode_json(&text).map_err(|e| self.not_text("?", detail(&e)))?
+                        }
+                        None => Value::Null,
+                    },
+                );
+            }
+            let counts = (0..agg.metrics().len())
+                .map(|j| {
+                    let n: i64 = r.get(keys + 1 + j).map_err(op_err("aggregate"))?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                })
+                .collect::<Result<Vec<u64>>>()?;
+            groups.push((key, counts));
+        }
+        Ok(Some(aggregate::from_group_counts(agg, groups)))
+    }
+
     /// The stored rows among `ids`, in rowid order (each once).
     fn rows_by_id(&self, conn: &Connection, ids: &[&str]) -> Result<Vec<(i64, Row)>> {
         let mut unique: Vec<&str> = Vec::with_capacity(ids.len());
@@ -951,6 +1044,47 @@ impl Store for SqliteStore {
             )?;
             Ok(n)
         })
+    }
+
+    fn for_each_match(&self, spec: &QuerySpec, each: &mut dyn FnMut(&Row)) -> Result<()> {
+        // The sort keys only widen what the partial rows decode (the caller's fields).
+        let p = Prepared::new(spec, true)?;
+        let q = &p.q;
+        self.with_conn(|conn| {
+            if let Some(ids) = q.id_candidates() {
+                for (_, row) in self.rows_by_id(conn, &ids)? {
+                    if q.matches(&row)? {
+                        each(&row);
+                    }
+                }
+                return Ok(());
+            }
+            self.scan_raw(
+                conn,
+                &self.select_sql(&p),
+                &p.params(),
+                |_, id, data, meta| {
+                    let part = self.partial(&p.plan, id, data, meta)?;
+                    if !q.has_cond() || q.matches(&part)? {
+                        each(&part);
+                    }
+                    Ok(true)
+                },
+            )
+        })
+    }
+
+    fn aggregate(&self, spec: &QuerySpec, agg: &Arc<AggSpec>) -> Result<Vec<AggRow>> {
+        // Until the exact WHERE translation is wired in, only an unconditioned aggregation
+        // is pushed down.
+        if spec.cond.is_none() {
+            if let Some(rows) = self.with_conn(|conn| self.aggregate_in_sql(conn, None, agg))? {
+                return Ok(rows);
+            }
+        }
+        let mut acc = aggregate::Aggregator::new(Arc::clone(agg));
+        self.for_each_match(&agg.reading(spec), &mut |row| acc.push(row))?;
+        Ok(acc.finish())
     }
 
     fn clear(&self) -> Result<usize> {

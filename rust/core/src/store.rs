@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::aggregate::{self, AggRow, AggSpec};
 use crate::cursor::Cursor;
 use crate::error::Result;
 use crate::query::QuerySpec;
@@ -45,6 +46,18 @@ pub trait Store: Send + Sync + 'static {
         batch_size: usize,
         prefetch: usize,
     ) -> Result<Cursor>;
+    /// Hands every row matching `spec.cond` to `each`, in storage order, without holding the
+    /// result (sort, offset, limit and projection are ignored). A row may be partial: it holds
+    /// at least the fields `spec`'s condition and sort keys read.
+    fn for_each_match(&self, spec: &QuerySpec, each: &mut dyn FnMut(&Row)) -> Result<()>;
+    /// The groups and metrics of the rows matching `spec.cond` (docs/aggregations.md), computed
+    /// by the core's accumulators over [`Store::for_each_match`]: memory holds the groups, not
+    /// the rows. A store whose engine can compute the same answer may push it down instead.
+    fn aggregate(&self, spec: &QuerySpec, agg: &Arc<AggSpec>) -> Result<Vec<AggRow>> {
+        let mut acc = aggregate::Aggregator::new(Arc::clone(agg));
+        self.for_each_match(&agg.reading(spec), &mut |row| acc.push(row))?;
+        Ok(acc.finish())
+    }
     /// Applies `ops` in order and returns how many records they wrote or removed. A store
     /// whose [`Store::is_transactional`] is true applies all of them or, on the first failure,
     /// none; the others apply each batch on its own, so earlier ones stay applied.

@@ -159,7 +159,32 @@ pub fn conformance(s: Arc<dyn StoreDyn>) {
         ids_of(&store.search(&QuerySpec::default()).unwrap()),
         strs(&["a", "c", "d", "e", "b"])
     );
+    // The store's aggregation is the core's over its rows, with and without a condition.
+    let agg = Arc::new(
+        crate::AggSpec::new(
+            strs(&["metadata.m"]),
+            vec![
+                ("rows".into(), "count".into(), None),
+                ("total".into(), "sum".into(), Some("n".into())),
+                ("top".into(), "max".into(), Some("s".into())),
+                ("kinds".into(), "cardinality".into(), Some("s".into())),
+            ],
+        )
+        .unwrap(),
+    );
+    let every = store.search(&QuerySpec::default()).unwrap();
+    for spec in [
+        QuerySpec::default(),
+        filt("n", Op::Gt, Value::Int(2)),
+        filt("s", Op::Regex, Value::Str("[13]$".into())),
+    ] {
+        let want = crate::aggregate::over_rows(&spec, &agg, &every).unwrap();
+        assert!(!want.is_empty());
+        assert_eq!(store.aggregate(&spec, &agg).unwrap(), want);
+    }
     assert_eq!(store.clear().unwrap(), 5);
+    let empty = store.aggregate(&QuerySpec::default(), &agg).unwrap();
+    assert!(empty.is_empty());
     assert_eq!(store.count(&QuerySpec::default()).unwrap(), 0);
     assert_eq!(store.clear().unwrap(), 0);
     store.close().unwrap();
@@ -196,6 +221,7 @@ pub trait StoreObj {
     fn search(&self, spec: &QuerySpec) -> Result<Vec<Row>>;
     fn count(&self, spec: &QuerySpec) -> Result<usize>;
     fn clear(&self) -> Result<usize>;
+    fn aggregate(&self, spec: &QuerySpec, agg: &Arc<crate::AggSpec>) -> Result<Vec<crate::AggRow>>;
     fn close(&self) -> Result<()>;
 }
 
@@ -229,6 +255,9 @@ impl<T: crate::store::Store> StoreObj for T {
     }
     fn clear(&self) -> Result<usize> {
         crate::store::Store::clear(self)
+    }
+    fn aggregate(&self, spec: &QuerySpec, agg: &Arc<crate::AggSpec>) -> Result<Vec<crate::AggRow>> {
+        crate::store::Store::aggregate(self, spec, agg)
     }
     fn close(&self) -> Result<()> {
         crate::store::Store::close(self)

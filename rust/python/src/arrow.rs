@@ -113,10 +113,11 @@ impl StrColumn {
 
 /// The (id, data, metadata) columns of a record batch. A null id is an error; null data or
 /// metadata (a table made elsewhere may allow it) reads as an empty map.
-struct TextColumns([StrColumn; 3]);
+/// The id, data and metadata string columns of a record batch, read in place.
+pub(crate) struct TextColumns([StrColumn; 3]);
 
 impl TextColumns {
-    fn new(batch: &Bound<'_, PyAny>) -> PyResult<TextColumns> {
+    pub(crate) fn new(batch: &Bound<'_, PyAny>) -> PyResult<TextColumns> {
         Ok(TextColumns([
             StrColumn::new(batch, 0, "id")?,
             StrColumn::new(batch, 1, "data")?,
@@ -128,7 +129,7 @@ impl TextColumns {
         self.0.iter().map(|c| c.len).min().unwrap_or(0)
     }
 
-    fn each(
+    pub(crate) fn each(
         &self,
         mut f: impl FnMut(&str, &str, &str) -> Result<bool, Error>,
     ) -> Result<(), Error> {

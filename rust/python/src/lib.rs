@@ -2,6 +2,7 @@
 
 use pyo3::prelude::*;
 
+mod aggregate;
 mod arrow;
 mod convert;
 mod errors;
@@ -28,6 +29,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stores::Cursor>()?;
     m.add_class::<stores::Page>()?;
     m.add_class::<arrow::TextShaper>()?;
+    m.add_class::<aggregate::TextAggregator>()?;
     m.add_function(wrap_pyfunction!(functions::encode_json, m)?)?;
     m.add_function(wrap_pyfunction!(functions::decode_json, m)?)?;
     m.add_function(wrap_pyfunction!(functions::_decode_json_reference, m)?)?;

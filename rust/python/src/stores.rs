@@ -14,6 +14,7 @@ use dataknobs_core::{Error, Row, Store};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+use crate::aggregate::{agg_from_py, AggResult};
 use crate::convert::{
     encoded_rows_from_py, ids_from_py, rows_from_py, spec_from_py, write_ops_from_py, ToPython,
 };
@@ -254,6 +255,21 @@ macro_rules! store_class {
             fn count_async<'py>(&self, py: Python<'py>, spec: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
                 let spec = spec_from_py(spec)?;
                 self.handle.spawn(py, move |s| Ok(s.count(&spec)?))
+            }
+
+            /// The groups and metrics of the matching rows (docs/aggregations.md).
+            #[pyo3(signature = (spec, agg))]
+            fn aggregate<'py>(&self, py: Python<'py>, spec: Option<&Bound<'py, PyAny>>, agg: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                let spec = spec_from_py(spec)?;
+                let agg = agg_from_py(agg)?;
+                self.handle.sync(py, move |s| Ok(AggResult::new(&agg, s.aggregate(&spec, &agg)?)))
+            }
+
+            #[pyo3(signature = (spec, agg))]
+            fn aggregate_async<'py>(&self, py: Python<'py>, spec: Option<&Bound<'py, PyAny>>, agg: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+                let spec = spec_from_py(spec)?;
+                let agg = agg_from_py(agg)?;
+                self.handle.spawn(py, move |s| Ok(AggResult::new(&agg, s.aggregate(&spec, &agg)?)))
             }
 
             fn clear<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -546,6 +546,22 @@ impl Store for FileStore {
         self.mutate(false, |g, u| Ok(memory::clear(g, u)))
     }
 
+    fn for_each_match(&self, spec: &QuerySpec, each: &mut dyn FnMut(&Row)) -> Result<()> {
+        let q = crate::aggregate::condition_of(spec)?;
+        match self.index_or_scan()? {
+            Ok(index) => memory::for_each_match(&index, spec, each),
+            // A file too big to load is read one row at a time, as a count reads it.
+            Err(mut reader) => {
+                while let Some(row) = reader.next_row()? {
+                    if q.matches(&row)? {
+                        each(&row);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
     fn stream(
         self: Arc<Self>,
         spec: QuerySpec,

@@ -30,6 +30,7 @@ use pool::Guarded;
 pub use pool::{live_pools, PoolStats, SharedPool};
 pub use tls::SslMode;
 
+use crate::aggregate::{self, AggRow, AggSpec};
 use crate::cursor::{Cursor, PageSender, Pager};
 use crate::error::{Error, Result};
 use crate::memory;
@@ -1019,6 +1020,46 @@ impl PostgresStore {
         })
         .await?;
         Ok(n)
+    }
+
+    /// The groups and metrics of the matching rows (docs/aggregations.md), computed by the
+    /// core's accumulators over one scan of the candidates (rows SQL decided are not
+    /// re-checked): memory holds the groups, not the rows.
+    pub async fn aggregate(&self, spec: &QuerySpec, agg: &Arc<AggSpec>) -> Result<Vec<AggRow>> {
+        let q = aggregate::condition_of(spec)?;
+        let q = &q;
+        self.retry_once(move || async move {
+            let (_pool, mut client) = self.conn().await?;
+            let rows = self.aggregate_with(&mut client, q, spec, agg).await;
+            client.done();
+            rows
+        })
+        .await
+    }
+
+    async fn aggregate_with(
+        &self,
+        client: &mut Object,
+        q: &CompiledQuery,
+        spec: &QuerySpec,
+        agg: &Arc<AggSpec>,
+    ) -> Result<Vec<AggRow>> {
+        if let Some(ids) = q.id_candidates() {
+            let rows = self.rows_by_id(client, &ids).await?;
+            return aggregate::over_rows(spec, agg, &rows);
+        }
+        let plan = Plan::new(spec.cond.as_ref());
+        let sql = plan.select(&self.table, Rows::Candidates, Order::Scan, None);
+        let mut acc = aggregate::Aggregator::new(Arc::clone(agg));
+        self.scan_all(client, &sql, &plan, |r| {
+            let row = self.decode_row(r)?;
+            if is_sure(r)? || q.matches(&row)? {
+                acc.push(&row);
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(acc.finish())
     }
 
     pub async fn clear(&self) -> Result<usize> {

@@ -26,6 +26,7 @@ pub use client::{live_clients, ClientStats, SharedClient};
 pub use config::S3Settings;
 use errors::{connection_err, is_not_found, is_precondition, s3_err, status};
 
+use crate::aggregate::{self, AggRow, AggSpec};
 use crate::cursor::{Cursor, PageSender, Pager};
 use crate::error::{Error, Result};
 use crate::memory;
@@ -655,6 +656,24 @@ impl S3Store {
             }
         }
         Ok(n)
+    }
+
+    /// The groups and metrics of the matching rows (docs/aggregations.md), computed by the
+    /// core's accumulators as the records are listed and fetched: memory holds the groups.
+    pub async fn aggregate(&self, spec: &QuerySpec, agg: &Arc<AggSpec>) -> Result<Vec<AggRow>> {
+        let c = self.client()?;
+        let q = aggregate::condition_of(spec)?;
+        if let Some(rows) = self.candidates(&c, &q).await? {
+            return aggregate::over_rows(spec, agg, &rows);
+        }
+        let mut acc = aggregate::Aggregator::new(Arc::clone(agg));
+        let mut records = self.records(c);
+        while let Some(row) = records.try_next().await? {
+            if q.matches(&row)? {
+                acc.push(&row);
+            }
+        }
+        Ok(acc.finish())
     }
 
     /// Removes every record under the prefix, 1,000 keys a request; how many were removed.

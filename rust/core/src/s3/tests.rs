@@ -255,6 +255,15 @@ impl Store for Blocking {
     fn clear(&self) -> Result<usize> {
         self.rt.block_on(self.s.clear())
     }
+    fn for_each_match(&self, spec: &QuerySpec, each: &mut dyn FnMut(&Row)) -> Result<()> {
+        self.search(&crate::aggregate::condition_spec(spec))?
+            .iter()
+            .for_each(each);
+        Ok(())
+    }
+    fn aggregate(&self, spec: &QuerySpec, agg: &Arc<crate::AggSpec>) -> Result<Vec<crate::AggRow>> {
+        self.rt.block_on(self.s.aggregate(spec, agg))
+    }
     fn stream(self: Arc<Self>, spec: QuerySpec, b: usize, p: usize) -> Result<Cursor> {
         let _entered = self.rt.enter();
         self.rt.block_on(Arc::clone(&self.s).stream(spec, b, p))
