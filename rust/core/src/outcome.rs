@@ -84,4 +84,3 @@ pub(crate) fn partial(
         not_written,
     }
 }
-

@@ -66,7 +66,6 @@ enum Precondition {
     Matches(Option<String>),
 }
 
-
 impl S3Store {
     /// Validates the settings, gets the shared client and checks the bucket (creating it when
     /// missing and allowed): bad credentials or an unreachable server fail here.

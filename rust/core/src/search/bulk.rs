@@ -184,7 +184,13 @@ pub(crate) async fn run(
 }
 
 /// One `_bulk` request: exactly `len` outcomes.
-async fn send_chunk(c: &SharedClient, path: &str, index: &str, body: String, len: usize) -> Vec<Item> {
+async fn send_chunk(
+    c: &SharedClient,
+    path: &str,
+    index: &str,
+    body: String,
+    len: usize,
+) -> Vec<Item> {
     let fail_all = |e: Error| vec![Item::Failed(e); len];
     let answer = match c
         .send(
@@ -239,10 +245,7 @@ pub(crate) fn parse_items(body: &[u8], len: usize) -> Result<Vec<Item>> {
                         error_text(e)
                     ),
                 )),
-                (_, None) => Item::Failed(Error::operation(
-                    "bulk",
-                    format!("item HTTP {status}"),
-                )),
+                (_, None) => Item::Failed(Error::operation("bulk", format!("item HTTP {status}"))),
             })
         })
         .collect()

@@ -162,7 +162,8 @@ impl SharedClient {
         loop {
             attempt += 1;
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let host = &self.hosts[self.next_host.fetch_add(1, Ordering::Relaxed) % self.hosts.len()];
+            let host =
+                &self.hosts[self.next_host.fetch_add(1, Ordering::Relaxed) % self.hosts.len()];
             let mut req = self.http.request(method.clone(), format!("{host}{path}"));
             if let Some((bytes, content_type)) = &body {
                 req = req

@@ -73,10 +73,7 @@ pub fn decode_source(id: &str, raw: &str, source: &str) -> Result<Row> {
     .map_err(|e| {
         Error::data_format(
             "json",
-            format!(
-                "record {id:?} in {source}: {}",
-                crate::error::detail(&e)
-            ),
+            format!("record {id:?} in {source}: {}", crate::error::detail(&e)),
         )
     })?;
     let map = |what: &str, raw: Option<&str>| -> Result<Map> {

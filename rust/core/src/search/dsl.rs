@@ -61,7 +61,11 @@ fn with_value(kind: char, path: &str, value: &str) -> String {
 pub fn sortable(f: f64) -> String {
     let f = if f == 0.0 { 0.0 } else { f };
     let bits = f.to_bits();
-    let key = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
+    let key = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    };
     format!("{key:016x}")
 }
 
@@ -193,10 +197,9 @@ pub fn narrow(cond: Option<&Cond>, terms: bool) -> Narrowed {
     let n = node(c, terms);
     match n.query {
         // A record with too many paths carries `*` and is fetched by every inexact clause.
-        Some(q) if !n.exact => Narrowed::superset(any_of(vec![
-            q,
-            json!({"term": {TERMS_FIELD: EVERYTHING}}),
-        ])),
+        Some(q) if !n.exact => {
+            Narrowed::superset(any_of(vec![q, json!({"term": {TERMS_FIELD: EVERYTHING}})]))
+        }
         _ => n,
     }
 }
@@ -363,7 +366,11 @@ fn ordered(path: &str, lo: Option<&Value>, hi: Option<&Value>) -> Option<J> {
         Value::DateTime(_) | Value::Date(_) => Some('D'),
         v => number(v).map(|_| 'n'),
     };
-    let kinds: Vec<char> = [lo, hi].into_iter().flatten().map(kind_of).collect::<Option<_>>()?;
+    let kinds: Vec<char> = [lo, hi]
+        .into_iter()
+        .flatten()
+        .map(kind_of)
+        .collect::<Option<_>>()?;
     let kind = *kinds.first()?;
     if kinds.iter().any(|k| *k != kind) {
         return None;

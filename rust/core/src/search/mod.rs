@@ -102,7 +102,9 @@ impl SearchStore {
     }
 
     async fn ensure_index(&self, c: &SharedClient) -> Result<()> {
-        let head = c.send(Method::HEAD, &format!("/{}", self.index()), None).await?;
+        let head = c
+            .send(Method::HEAD, &format!("/{}", self.index()), None)
+            .await?;
         match head.status {
             200 => return Ok(()),
             404 if self.settings.create_index => {}
@@ -120,7 +122,11 @@ impl SearchStore {
             "mappings": self.settings.mappings.clone().unwrap_or_else(dsl::default_mappings),
         });
         let a = c
-            .send(Method::PUT, &format!("/{}", self.index()), Some(json_body(&body)))
+            .send(
+                Method::PUT,
+                &format!("/{}", self.index()),
+                Some(json_body(&body)),
+            )
             .await?;
         if a.ok() || (a.status == 400 && reason_of(&a.body).contains("already_exists")) {
             Ok(())
@@ -171,7 +177,13 @@ impl SearchStore {
 
     /// `_mget` of `ids` (in chunks, concurrently); each doc object's raw text in input order.
     /// `params` selects what the server returns (`_source=false`, `_source_includes=...`).
-    async fn mget<T, F>(&self, c: &SharedClient, ids: &[String], params: &str, each: F) -> Result<Vec<T>>
+    async fn mget<T, F>(
+        &self,
+        c: &SharedClient,
+        ids: &[String],
+        params: &str,
+        each: F,
+    ) -> Result<Vec<T>>
     where
         F: Fn(&str, doc::Hit<'_>) -> Result<T> + Sync,
         T: Send,
@@ -183,7 +195,11 @@ impl SearchStore {
                 let path = &path;
                 async move {
                     let a = c
-                        .send(Method::POST, path, Some(json_body(&json!({ "ids": chunk }))))
+                        .send(
+                            Method::POST,
+                            path,
+                            Some(json_body(&json!({ "ids": chunk }))),
+                        )
                         .await?;
                     if Self::missing_index(&a) {
                         return chunk
@@ -206,7 +222,10 @@ impl SearchStore {
                         }
                         let r = doc::scan_hit(raw).and_then(|hit| match chunk.get(k) {
                             Some(id) => each(id, hit),
-                            None => Err(Error::operation("read", "_mget answered more docs than asked")),
+                            None => Err(Error::operation(
+                                "read",
+                                "_mget answered more docs than asked",
+                            )),
                         });
                         k += 1;
                         match r {
@@ -428,7 +447,10 @@ impl SearchStore {
         let sent: Vec<usize> = (0..ids.len())
             .filter(|&i| doc::unsafe_id(&ids[i]).is_none())
             .collect();
-        let actions: Vec<Action<'_>> = sent.iter().map(|&i| Action::Delete { id: &ids[i] }).collect();
+        let actions: Vec<Action<'_>> = sent
+            .iter()
+            .map(|&i| Action::Delete { id: &ids[i] })
+            .collect();
         let got = self.bulk(&c, &actions).await;
         let mut outcomes: Vec<Outcome> = (0..ids.len()).map(|_| Ok(false)).collect();
         for (&i, item) in sent.iter().zip(got) {
@@ -615,7 +637,9 @@ impl SearchStore {
         let mut hits = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let (rows, next) = self.page(&c, &query, SCAN_PAGE, after.as_deref(), None).await?;
+            let (rows, next) = self
+                .page(&c, &query, SCAN_PAGE, after.as_deref(), None)
+                .await?;
             for row in rows {
                 if !q.matches(&row)? {
                     continue;
@@ -671,7 +695,9 @@ impl SearchStore {
         let mut total = 0;
         let mut after: Option<String> = None;
         loop {
-            let (rows, next) = self.page(&c, &query, SCAN_PAGE, after.as_deref(), None).await?;
+            let (rows, next) = self
+                .page(&c, &query, SCAN_PAGE, after.as_deref(), None)
+                .await?;
             total += q.count(&rows)?;
             match next {
                 Some(n) => after = Some(n),
@@ -736,7 +762,9 @@ impl SearchStore {
             if tx.is_closed() {
                 return Ok(false);
             }
-            let (rows, next) = self.page(c, query, size, after.as_deref(), Some(pit)).await?;
+            let (rows, next) = self
+                .page(c, query, size, after.as_deref(), Some(pit))
+                .await?;
             for row in rows {
                 if !q.matches(&row)? {
                     continue;
@@ -813,7 +841,11 @@ impl SearchStore {
                 return Ok(());
             }
             let a = c
-                .send(Method::GET, &format!("{settings_path}/index.refresh_interval"), None)
+                .send(
+                    Method::GET,
+                    &format!("{settings_path}/index.refresh_interval"),
+                    None,
+                )
                 .await?;
             if !a.ok() {
                 return Err(http_err("bulk_load", &self.what(), a.status, &a.body));
@@ -825,13 +857,15 @@ impl SearchStore {
                 .and_then(|v| v.pointer("/settings/index/refresh_interval"))
                 .cloned()
                 .unwrap_or(J::Null);
-            self.put_refresh_interval(&c, &settings_path, json!("-1")).await?;
+            self.put_refresh_interval(&c, &settings_path, json!("-1"))
+                .await?;
             *self.bulk_load.lock() = Some(before);
         } else {
             let Some(before) = self.bulk_load.lock().take() else {
                 return Ok(());
             };
-            self.put_refresh_interval(&c, &settings_path, before).await?;
+            self.put_refresh_interval(&c, &settings_path, before)
+                .await?;
             self.refresh_now(&c).await?;
         }
         Ok(())

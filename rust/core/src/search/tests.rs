@@ -56,7 +56,10 @@ fn terms_cover_every_path_the_evaluator_resolves() {
     assert!(has(&t, "s\0s\0Ann"));
     assert!(has(&t, "L\0long") && !t.iter().any(|x| x.starts_with("s\0long")));
     assert!(!has(&t, "e\0none"), "None is missing");
-    assert!(!t.iter().any(|x| x.ends_with("\0x")), "list items are not indexed");
+    assert!(
+        !t.iter().any(|x| x.ends_with("\0x")),
+        "list items are not indexed"
+    );
     assert!(has(&t, &format!("n\0metadata.m\0{}", dsl::sortable(1.0))));
     // -0.0 is 0.0.
     assert!(has(&t, &format!("n\0f\0{}", dsl::sortable(0.0))));
@@ -113,10 +116,16 @@ fn data_filters_narrow_but_the_evaluator_decides() {
     let n = dsl::narrow(Some(&f("name", Op::Eq, s("Ann"))), true);
     assert!(!n.exact);
     let q = n.to_query();
-    assert_eq!(q["bool"]["should"][0], json!({"term": {"dk_terms": "s\0name\0Ann"}}));
+    assert_eq!(
+        q["bool"]["should"][0],
+        json!({"term": {"dk_terms": "s\0name\0Ann"}})
+    );
     assert_eq!(q["bool"]["should"][1], json!({"term": {"dk_terms": "*"}}));
     // An index without terms narrows nothing but ids.
-    assert_eq!(dsl::narrow(Some(&f("name", Op::Eq, s("Ann"))), false).query, None);
+    assert_eq!(
+        dsl::narrow(Some(&f("name", Op::Eq, s("Ann"))), false).query,
+        None
+    );
     // A prefix also finds the strings too long for a term.
     let q = dsl::narrow(Some(&f("name", Op::StartsWith, s("A"))), true).to_query();
     let inner = &q["bool"]["should"][0]["bool"]["should"];
@@ -163,7 +172,10 @@ fn like_becomes_an_escaped_case_insensitive_wildcard() {
     );
     // Unicode folds 'k', 's' and 'i' onto non-ASCII letters that Lucene's ASCII folding
     // would miss.
-    assert_eq!(dsl::narrow(Some(&f("code", Op::Like, s("kim%"))), true).query, None);
+    assert_eq!(
+        dsl::narrow(Some(&f("code", Op::Like, s("kim%"))), true).query,
+        None
+    );
 }
 
 #[test]
@@ -175,7 +187,10 @@ fn boolean_logic_keeps_supersets() {
     assert_eq!(dsl::narrow(Some(&either), true).query, None);
     // AND keeps the branch that narrows.
     let q = dsl::narrow(Some(&Cond::And(vec![a.clone(), b.clone()])), true).to_query();
-    assert_eq!(q["bool"]["should"][0], json!({"term": {"dk_terms": "s\0name\0Ann"}}));
+    assert_eq!(
+        q["bool"]["should"][0],
+        json!({"term": {"dk_terms": "s\0name\0Ann"}})
+    );
     // NOT of a superset is not a superset: everything.
     assert_eq!(dsl::narrow(Some(&Cond::Not(Box::new(a))), true).query, None);
     // Or of nothing is false; and of nothing is true.
@@ -224,7 +239,10 @@ fn bulk_bodies_are_ndjson_cut_by_bytes_and_count() {
     let by_bytes = bulk::encode_for_test(&actions, 10, 100);
     assert_eq!(by_bytes.len(), 5);
     let del = [Action::Delete { id: "x" }];
-    assert_eq!(bulk::encode_for_test(&del, 1024, 10)[0].2, "{\"delete\":{\"_id\":\"x\"}}\n");
+    assert_eq!(
+        bulk::encode_for_test(&del, 1024, 10)[0].2,
+        "{\"delete\":{\"_id\":\"x\"}}\n"
+    );
 }
 
 #[test]
@@ -264,7 +282,10 @@ fn documents_of_both_layouts_decode() {
     assert!(err.to_string().contains("record \"c\""), "{err}");
     let hit = doc::scan_hit(r#"{"_index":"t","_id":"a\"b","_seq_no":7,"_primary_term":2,"found":true,"_source":{"x":1},"sort":["a"]}"#).unwrap();
     assert_eq!(hit.id.as_deref(), Some("a\"b"));
-    assert_eq!((hit.seq_no, hit.primary_term, hit.found), (Some(7), Some(2), Some(true)));
+    assert_eq!(
+        (hit.seq_no, hit.primary_term, hit.found),
+        (Some(7), Some(2), Some(true))
+    );
     assert_eq!(hit.source, Some(r#"{"x":1}"#));
     assert_eq!(hit.sort, Some(r#"["a"]"#));
 }
@@ -355,18 +376,27 @@ fn live_round_trip() {
         }
         assert_eq!(n, 12_000);
         assert_eq!(
-            store.update_batch(vec![row("k00002", -1), row("zz", 0)]).await.unwrap(),
+            store
+                .update_batch(vec![row("k00002", -1), row("zz", 0)])
+                .await
+                .unwrap(),
             vec![true, false]
         );
         assert_eq!(
-            store.read_batch(&["k00002".into(), "zz".into()]).await.unwrap()[0]
+            store
+                .read_batch(&["k00002".into(), "zz".into()])
+                .await
+                .unwrap()[0]
                 .as_ref()
                 .unwrap()
                 .data["n"],
             Value::Int(-1)
         );
         assert_eq!(
-            store.delete_batch(&["k00003".into(), "k00003".into()]).await.unwrap(),
+            store
+                .delete_batch(&["k00003".into(), "k00003".into()])
+                .await
+                .unwrap(),
             vec![true, false]
         );
         assert_eq!(store.clear().await.unwrap(), 11_999);
