@@ -66,11 +66,8 @@ MAPPINGS_0_11_0 = {
 
 
 def open_pits(node: OpenSearchService) -> int:
-    """Point-in-time searches open on the node."""
-    stats = node.request("GET", "/_nodes/stats/indices/search")
-    return sum(
-        int(n["indices"]["search"].get("point_in_time_current", 0)) for n in stats["nodes"].values()
-    )
+    """Point-in-time searches open on the node (OpenSearch lists them all)."""
+    return len(node.request("GET", "/_search/point_in_time/_all").get("pits", []))
 
 
 def test_names_aliases_and_config_keys(node: OpenSearchService) -> None:
@@ -157,7 +154,10 @@ def test_more_than_ten_thousand_hits_stream_and_the_pit_closes(node: OpenSearchS
     db.create_batch([Record({"i": i, "even": i % 2 == 0}, id=f"r{i:06d}") for i in range(n)])
     assert db.count() == n
     before = open_pits(node)
-    ids = [r.id for r in db.stream_read(None, StreamConfig(batch_size=1000))]
+    stream = iter(db.stream_read(None, StreamConfig(batch_size=1000)))
+    ids = [next(stream).id]
+    assert open_pits(node) == before + 1, "the stream reads through a point in time"
+    ids += [r.id for r in stream]
     assert ids == [f"r{i:06d}" for i in range(n)]
     assert open_pits(node) == before, "the stream closed its point in time"
     evens = list(db.stream_read(Query().filter("even", "=", True), StreamConfig(batch_size=777)))

@@ -190,9 +190,13 @@ impl SearchStore {
     {
         let path = format!("/{}/_mget{params}", self.index());
         let each = &each;
-        let pages: Vec<Vec<T>> = stream::iter(ids.chunks(MGET_IDS))
-            .map(|chunk| {
+        // Chunks go by index: closures over borrowed slices trip rustc's higher-ranked
+        // lifetime checks once the future must be Send.
+        let n_chunks = ids.len().div_ceil(MGET_IDS);
+        let pages: Vec<Vec<T>> = stream::iter(0..n_chunks)
+            .map(|k| {
                 let path = &path;
+                let chunk = &ids[k * MGET_IDS..((k + 1) * MGET_IDS).min(ids.len())];
                 async move {
                     let a = c
                         .send(
