@@ -49,6 +49,13 @@ def _s3(tmp: Path) -> BackendSpec:
     return "s3", service().config()
 
 
+def _elasticsearch(tmp: Path) -> BackendSpec:
+    # A fresh index on the session's OpenSearch node.
+    from .services.opensearch import service
+
+    return "elasticsearch", service().config()
+
+
 BACKENDS: dict[str, Callable[[Path], BackendSpec]] = {
     "memory": lambda tmp: ("memory", {}),
     "file-json": _file("db.json"),
@@ -62,6 +69,7 @@ BACKENDS: dict[str, Callable[[Path], BackendSpec]] = {
     "postgres": _postgres,
     "postgres-pgbouncer": _postgres_pgbouncer,
     "s3": _s3,
+    "elasticsearch": _elasticsearch,
 }
 
 #: Backends whose data outlives the database object (reopened from the same config).

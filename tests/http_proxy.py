@@ -72,10 +72,17 @@ class Request:
     #: The request target as sent: path and query string.
     target: str
     body: bytes
+    #: The request's header lines as (lowercased name, value), in order.
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def path(self) -> str:
         return self.target.partition("?")[0]
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (any case), or None."""
+        wanted = name.lower()
+        return next((v for n, v in self.headers if n == wanted), None)
 
 
 class FaultProxy:
@@ -210,7 +217,11 @@ def _parse(raw: bytes) -> Request:
     head, _, body = raw.partition(b"\r\n\r\n")
     method, _, rest = head.split(b"\r\n", 1)[0].partition(b" ")
     target = rest.rpartition(b" ")[0] or rest
-    return Request(method.decode("latin-1"), target.decode("latin-1"), body)
+    headers = tuple(
+        (name.strip().lower().decode("latin-1"), value.strip().decode("latin-1"))
+        for name, _, value in (line.partition(b":") for line in head.split(b"\r\n")[1:])
+    )
+    return Request(method.decode("latin-1"), target.decode("latin-1"), body, headers)
 
 
 def _cut(conn: socket.socket) -> None:

@@ -199,6 +199,14 @@ for _info in (
         "SyncS3Database",
         "AsyncS3Database",
     ),
+    BackendInfo(
+        "elasticsearch",
+        "Elasticsearch / OpenSearch index, bulk NDJSON writes, point-in-time streams",
+        "dataknobs_data.backends.elasticsearch",
+        "SyncElasticsearchDatabase",
+        "AsyncElasticsearchDatabase",
+        aliases=("es", "opensearch"),
+    ),
 ):
     _add(_info)
 

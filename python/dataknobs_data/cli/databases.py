@@ -68,6 +68,9 @@ def _for_reading(backend: str, config: dict[str, Any]) -> dict[str, Any]:
     if backend in _TABLE_BACKENDS:
         # The store refuses a missing table instead of creating it.
         config = {**config, "auto_create_table": False}
+    if backend == "elasticsearch":
+        # The store refuses a missing index instead of creating it.
+        config = {**config, "create_index": False}
     return config
 
 

@@ -455,6 +455,40 @@ pub fn scan_object<'a>(text: &'a str, mut each: impl FnMut(&str, &'a str)) -> Re
     Ok(n)
 }
 
+/// Calls `each(raw_value_text)` for every item of the JSON array `text`, in order, without
+/// recursing (as [`scan_object`]). Returns the number of items.
+pub fn scan_array<'a>(text: &'a str, mut each: impl FnMut(&'a str)) -> Result<usize> {
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'[') {
+        return Err(bad("expected an array"));
+    }
+    i = skip_ws(b, i + 1);
+    let mut n = 0;
+    if b.get(i) == Some(&b']') {
+        i += 1;
+    } else {
+        loop {
+            let stop = skip_value(b, i)?;
+            each(slice(text, i, stop)?);
+            n += 1;
+            i = skip_ws(b, stop);
+            match b.get(i) {
+                Some(b',') => i = skip_ws(b, i + 1),
+                Some(b']') => {
+                    i += 1;
+                    break;
+                }
+                _ => return Err(scan_err("expected ',' or ']'")),
+            }
+        }
+    }
+    if skip_ws(b, i) != b.len() {
+        return Err(scan_err("trailing characters"));
+    }
+    Ok(n)
+}
+
 /// Decodes the raw text of one value found by [`scan_object`].
 pub fn decode_raw(raw: &str) -> Result<Value> {
     // Most fields a query reads are plain strings: take them without a JSON parse when they

@@ -10,6 +10,7 @@ mod functions;
 mod postgres;
 mod runtime;
 mod s3;
+mod search;
 mod stores;
 mod verbs;
 
@@ -26,6 +27,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<postgres::PostgresStore>()?;
     m.add_class::<postgres::PagedSearch>()?;
     m.add_class::<s3::S3Store>()?;
+    m.add_class::<search::SearchStore>()?;
     m.add_class::<stores::Cursor>()?;
     m.add_class::<stores::Page>()?;
     m.add_class::<arrow::TextShaper>()?;
@@ -37,6 +39,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::records_from_rows, m)?)?;
     m.add_function(wrap_pyfunction!(arrow::encode_rows_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(arrow::rows_from_arrow, m)?)?;
+    m.add_function(wrap_pyfunction!(search::search_query_dsl, m)?)?;
+    m.add_function(wrap_pyfunction!(search::search_default_mappings, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::py_runtime_pid, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_sleep_async, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_cancelled_count, m)?)?;

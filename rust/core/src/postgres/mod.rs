@@ -13,7 +13,7 @@ mod errors;
 mod jsonb;
 mod pool;
 mod sql;
-mod tls;
+pub(crate) mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

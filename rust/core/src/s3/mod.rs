@@ -30,6 +30,7 @@ use crate::aggregate::{self, AggRow, AggSpec};
 use crate::cursor::{Cursor, PageSender, Pager};
 use crate::error::{Error, Result};
 use crate::memory;
+use crate::outcome::{last_of_each, partial, settle, Outcome};
 use crate::query::{CompiledQuery, QuerySpec};
 use crate::row::Row;
 use crate::store::WriteOp;
@@ -65,9 +66,6 @@ enum Precondition {
     /// Only over the object with this ETag (an update).
     Matches(Option<String>),
 }
-
-/// How one record of a write batch ended.
-type Outcome = Result<bool>;
 
 impl S3Store {
     /// Validates the settings, gets the shared client and checks the bucket (creating it when
@@ -863,80 +861,6 @@ fn check_ids(rows: &[Row]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// For each row, whether it is the last with its id (the one a batch writes).
-fn last_of_each(rows: &[Row]) -> Vec<bool> {
-    let mut seen = HashSet::with_capacity(rows.len());
-    let mut out: Vec<bool> = rows
-        .iter()
-        .rev()
-        .map(|r| seen.insert(r.id.as_str()))
-        .collect();
-    out.reverse();
-    out
-}
-
-/// The flags of a write batch whose every record ran, or the error that says what happened:
-/// `Duplicate` when nothing was written and a create found its key taken (`dup_is_failure`),
-/// else `Partial` listing the ids written and not.
-fn settle(
-    operation: &str,
-    ids: &[String],
-    outcomes: Vec<Outcome>,
-    dup_is_failure: bool,
-) -> Result<Vec<bool>> {
-    let failed = |o: &Outcome| o.is_err() || (dup_is_failure && matches!(o, Ok(false)));
-    if !outcomes.iter().any(failed) {
-        return Ok(outcomes.into_iter().map(|o| o.unwrap_or(false)).collect());
-    }
-    let mut written = Vec::new();
-    let mut not_written = Vec::new();
-    let mut cause: Option<String> = None;
-    let mut taken: Option<&str> = None;
-    for (id, o) in ids.iter().zip(&outcomes) {
-        match o {
-            Ok(true) => written.push(id.clone()),
-            Ok(false) if !dup_is_failure => {}
-            Ok(false) => {
-                taken.get_or_insert(id);
-                not_written.push(id.clone());
-            }
-            Err(e) => {
-                cause.get_or_insert_with(|| crate::error::detail(e));
-                not_written.push(id.clone());
-            }
-        }
-    }
-    if written.is_empty() && cause.is_none() {
-        if let Some(id) = taken {
-            return Err(Error::Duplicate(id.to_string()));
-        }
-    }
-    let cause = match (cause, taken) {
-        (Some(c), _) => c,
-        (None, Some(id)) => format!("Record with ID '{id}' already exists (created meanwhile)"),
-        (None, None) => "failed".to_string(),
-    };
-    Err(partial(operation, cause, written, not_written))
-}
-
-fn partial(
-    operation: &str,
-    cause: String,
-    written: Vec<String>,
-    not_written: Vec<String>,
-) -> Error {
-    Error::Partial {
-        operation: operation.to_string(),
-        message: format!(
-            "{cause}; {} of {} records written (see .written and .not_written)",
-            written.len(),
-            written.len() + not_written.len()
-        ),
-        written,
-        not_written,
-    }
 }
 
 fn contended(operation: &str, addr: &str) -> Error {
