@@ -26,14 +26,48 @@ use crate::runtime::{check_pid, run_detached, runtime, spawn_blocking_awaitable}
 struct StoreHandle {
     store: Arc<dyn Store>,
     pid: u32,
+    /// Whether small calls run with the GIL held (`quick`).
+    inline_small: bool,
 }
+
+/// Ids per call up to which the memory store's lookups keep the GIL (`StoreHandle::quick`).
+const INLINE_IDS: usize = 64;
 
 impl StoreHandle {
     fn new(store: Arc<dyn Store>) -> Self {
         StoreHandle {
             store,
             pid: std::process::id(),
+            inline_small: false,
         }
+    }
+
+    /// A handle whose small calls (`quick`) keep the GIL: for a store whose every operation
+    /// is in process memory, where releasing and taking back the GIL costs more than a lookup.
+    fn inline_small(store: Arc<dyn Store>) -> Self {
+        StoreHandle {
+            inline_small: true,
+            ..StoreHandle::new(store)
+        }
+    }
+
+    /// `sync`, but with the GIL held when `small` and the store is an in-memory one: nothing
+    /// under the store's lock takes the GIL, so holding it while waiting for the lock can
+    /// stall other Python threads for the length of a write, never deadlock.
+    fn quick<'py, T, F>(&self, py: Python<'py>, small: bool, job: F) -> PyResult<Bound<'py, PyAny>>
+    where
+        F: FnOnce(Arc<dyn Store>) -> BridgeResult<T> + Send,
+        T: ToPython + Send,
+    {
+        if !(small && self.inline_small) {
+            return self.sync(py, job);
+        }
+        self.check(py)?;
+        let store = Arc::clone(&self.store);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || job(store)))
+            .unwrap_or_else(|payload| Err(BridgeError::from_panic(payload)))
+            .map_err(|e| e.into_pyerr(py))?
+            .to_python(py)
     }
 
     fn check(&self, py: Python<'_>) -> PyResult<()> {
@@ -189,7 +223,7 @@ macro_rules! store_class {
 
             fn read_batch<'py>(&self, py: Python<'py>, ids: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
                 let ids = ids_from_py(ids)?;
-                self.handle.sync(py, move |s| Ok(s.read_batch(&ids)?))
+                self.handle.quick(py, ids.len() <= INLINE_IDS, move |s| Ok(s.read_batch(&ids)?))
             }
 
             fn read_batch_async<'py>(&self, py: Python<'py>, ids: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
@@ -199,7 +233,7 @@ macro_rules! store_class {
 
             fn exists_batch<'py>(&self, py: Python<'py>, ids: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
                 let ids = ids_from_py(ids)?;
-                self.handle.sync(py, move |s| Ok(s.exists_batch(&ids)?))
+                self.handle.quick(py, ids.len() <= INLINE_IDS, move |s| Ok(s.exists_batch(&ids)?))
             }
 
             fn exists_batch_async<'py>(&self, py: Python<'py>, ids: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
@@ -248,7 +282,9 @@ macro_rules! store_class {
             #[pyo3(signature = (spec=None))]
             fn count<'py>(&self, py: Python<'py>, spec: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
                 let spec = spec_from_py(spec)?;
-                self.handle.sync(py, move |s| Ok(s.count(&spec)?))
+                // Counting everything is a length, whatever the store holds.
+                let everything = spec.cond.is_none();
+                self.handle.quick(py, everything, move |s| Ok(s.count(&spec)?))
             }
 
             #[pyo3(signature = (spec=None))]
@@ -323,7 +359,7 @@ store_class!(MemoryStore {
     fn new() -> Self {
         let concrete = Arc::new(dataknobs_core::memory::MemoryStore::new());
         MemoryStore {
-            handle: StoreHandle::new(concrete.clone()),
+            handle: StoreHandle::inline_small(concrete.clone()),
             concrete,
         }
     }
