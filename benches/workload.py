@@ -54,6 +54,17 @@ PER_CALL_OPS = ("read_by_id", "update_batch")
 READS = 1_000
 UPDATES = 1_000
 SEARCH_LIMIT = 100
+#: Records per create_batch call, as users load data (0.11.0's SQLite backend binds a whole
+#: batch in one statement and fails past SQLite's variable limit on larger ones).
+CREATE_CHUNK = 1_000
+
+
+def create_in_chunks(db: Any, records: list[Any]) -> list[str]:
+    """``db.create_batch`` over ``records`` in chunks of ``CREATE_CHUNK``; the ids, in order."""
+    ids: list[str] = []
+    for start in range(0, len(records), CREATE_CHUNK):
+        ids.extend(db.create_batch(records[start : start + CREATE_CHUNK]))
+    return ids
 
 
 def generate_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
@@ -126,7 +137,7 @@ class Workload:
         """Open ``self.db`` and load the N records into it (untimed)."""
         if self.db is None:
             self.db = self.open_db()
-            self.ids = list(self.db.create_batch(self.records()))
+            self.ids = create_in_chunks(self.db, self.records())
 
     def _drop_scratch(self) -> None:
         while self._scratch:
@@ -170,7 +181,7 @@ class Workload:
         db = self.db
         if op == "create_batch":
             target, records = arg
-            return len(target.create_batch(records))
+            return len(create_in_chunks(target, records))
         if op == "read_by_id":
             return sum(1 for rid in arg if db.read(rid) is not None)
         if op == "search":
