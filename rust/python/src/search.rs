@@ -10,6 +10,7 @@ use dataknobs_core::search::{ClientStats, SearchSettings, SearchStore as CoreSto
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::aggregate::{agg_from_py, AggResult};
 use crate::convert::{ids_from_py, rows_from_py, spec_from_py, write_ops_from_py, ToPython};
 use crate::runtime::{run_detached, runtime};
 use crate::stores::{check_batch_size, Cursor, Pages};
@@ -162,6 +163,11 @@ verbs! {
     fn count / count_async(spec: Option<&Bound<'py, PyAny>>)
         prepare { let spec = spec_from_py(spec)?; }
         |s| s.count(&spec).await;
+    /// The groups and metrics of the matching documents (docs/aggregations.md).
+    #[pyo3(signature = (spec, agg))]
+    fn aggregate / aggregate_async(spec: Option<&Bound<'py, PyAny>>, agg: &Bound<'py, PyAny>)
+        prepare { let spec = spec_from_py(spec)?; let agg = agg_from_py(agg)?; }
+        |s| Ok(AggResult::new(&agg, s.aggregate(&spec, &agg).await?));
     fn clear / clear_async()
         prepare {}
         |s| s.clear().await;

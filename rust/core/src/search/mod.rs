@@ -31,6 +31,7 @@ use bulk::{Action, Item};
 use client::{Answer, SharedClient};
 use errors::{http_err, reason_of};
 
+use crate::aggregate::{self, AggRow, AggSpec};
 use crate::cursor::{Cursor, PageSender, Pager};
 use crate::error::{Error, Result};
 use crate::memory;
@@ -706,6 +707,33 @@ impl SearchStore {
             match next {
                 Some(n) => after = Some(n),
                 None => return Ok(total),
+            }
+        }
+    }
+
+    /// The groups and metrics of the matching documents (docs/aggregations.md): the narrowed
+    /// documents, paged in id order, decided by the evaluator and fed to the core's
+    /// accumulators, which hold the groups and never the documents. Not an ES aggregation:
+    /// `data` is stored unindexed (see `doc.rs`), so only the core can group it exactly.
+    pub async fn aggregate(&self, spec: &QuerySpec, agg: &Arc<AggSpec>) -> Result<Vec<AggRow>> {
+        let c = self.client()?;
+        let cond_only = aggregate::condition_spec(spec);
+        let q = CompiledQuery::new(&cond_only)?;
+        let query = self.narrowed(&cond_only).to_query().to_string();
+        let mut acc = aggregate::Aggregator::new(Arc::clone(agg));
+        let mut after: Option<String> = None;
+        loop {
+            let (rows, next) = self
+                .page(&c, &query, SCAN_PAGE, after.as_deref(), None)
+                .await?;
+            for row in &rows {
+                if q.matches(row)? {
+                    acc.push(row);
+                }
+            }
+            match next {
+                Some(n) => after = Some(n),
+                None => return Ok(acc.finish()),
             }
         }
     }
