@@ -68,7 +68,7 @@ fmt: venv
 # DKDATA_PG_DSN); without one they fail rather than pass unrun.
 test-rust: venv services
 	LD_LIBRARY_PATH="$(PY_LIBDIR)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}" \
-		$(PY) scripts/with_postgres.py cargo test --workspace
+		$(PY) scripts/with_services.py cargo test --workspace
 
 # The servers the tests start (tests/services/): PostgreSQL from Debian's package, unless
 # DKDATA_PG_DSN points at one that runs. A fresh CI machine lacks it; apt's lists are

@@ -1,5 +1,5 @@
 //! Store tests against a live server, the one `DKDATA_PG_DSN` names: `make test-rust` starts
-//! the tests' throwaway cluster for them (scripts/with_postgres.py). Without a server they fail:
+//! the tests' throwaway cluster for them (scripts/with_services.py). Without a server they fail:
 //! a test that did not run must not count as passed.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +14,7 @@ fn dsn() -> String {
         Ok(dsn) if !dsn.is_empty() => dsn,
         _ => panic!(
             "DKDATA_PG_DSN names no PostgreSQL server: run `make test-rust`, which starts one, \
-             or `python scripts/with_postgres.py cargo test`"
+             or `python scripts/with_services.py cargo test`"
         ),
     }
 }
