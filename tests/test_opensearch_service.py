@@ -234,6 +234,8 @@ def test_a_started_node_survives_a_kill_and_stops_cleanly(node: OpenSearchServic
     assert proc is not None
     assert own.request("GET", f"/{name}/_doc/1")["_source"] == {"v": 1}
     own.stop()
-    assert proc.returncode == 0, "SIGTERM closes the node and exits 0"
+    # The JVM exits 0 when the node's shutdown hook finishes first, else 143 (128 + SIGTERM),
+    # the JVM's own status for a SIGTERM it handled; both are a clean close, a kill is -9.
+    assert proc.returncode in (0, 143), "SIGTERM closes the node cleanly"
     assert not os.path.exists(root)
     assert own.root is None and not own.owned
