@@ -45,7 +45,7 @@ impl Format {
         }
     }
 
-    fn delimiter(self) -> u8 {
+    pub(super) fn delimiter(self) -> u8 {
         if self == Format::Tsv {
             b'\t'
         } else {
@@ -77,9 +77,10 @@ impl Layout {
         Error::operation(operation, format!("{}: {e}", self.path.display()))
     }
 
-    /// Whether creates append lines instead of rewriting the file.
+    /// Whether creates may append to the file instead of rewriting it (append.rs decides
+    /// for each batch whether this file can take it).
     pub(super) fn appends(&self) -> bool {
-        self.format == Format::Jsonl && !self.gzip
+        !(self.format == Format::Json && self.gzip)
     }
 
     /// A read error: through gzip, bad compressed data surfaces as an I/O error of one of
@@ -292,6 +293,15 @@ impl RowReader {
         self.layout.bad(format!("{}: duplicate id {id:?}", self.at))
     }
 
+    /// A csv/tsv file's header, its id column and its `_metadata` column; None for other
+    /// layouts and for a file without a header.
+    pub(super) fn csv_columns(&self) -> Option<(&[String], usize, Option<usize>)> {
+        match &self.source {
+            Source::Csv(src) => Some((&src.header, src.id_col, src.meta_col)),
+            _ => None,
+        }
+    }
+
     /// The ids returned so far (all of them once `next_row` gave None).
     pub(super) fn into_ids(self) -> IdSet {
         self.seen.unwrap_or_default()
@@ -403,7 +413,7 @@ fn record_from_json(j: J) -> std::result::Result<Row, String> {
 }
 
 /// A str cell is raw unless reading it back would give something else.
-fn write_cell(v: &Value) -> String {
+pub(super) fn write_cell(v: &Value) -> String {
     match v {
         Value::Str(s) if !s.is_empty() && serde_json::from_str::<J>(s).is_err() => s.clone(),
         other => codec::encode_json(other),

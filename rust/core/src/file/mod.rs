@@ -1,11 +1,13 @@
 //! A store kept in one file (json, jsonl, csv, tsv; optionally gzip).
 //!
 //! Opening reads nothing but the path and the config. The rows stay on disk until a verb needs
-//! them by id: read, exists, update, upsert, delete, clear and create_missing, and creates on
-//! the layouts that rewrite the file. That verb loads the whole file into an in-memory index
-//! once; from then on reads never touch the file and every change rewrites it atomically (temp
-//! file + rename), except creates on plain jsonl, which append. A stream over the loaded index
-//! fixes the ids of its result up front and copies the rows a page at a time.
+//! them by id: read, exists, update, upsert, delete, clear, and creates the file cannot take
+//! by appending. That verb loads the whole file into an in-memory index once; from then on reads
+//! never touch the file and every change rewrites it atomically (temp file + rename), except
+//! creates, which append wherever the layout allows (append.rs: every layout but a gzip json
+//! array; csv/tsv while the header has the new rows' columns), so a create costs O(batch). A
+//! stream over the loaded index fixes the ids of its result up front and copies the rows a page
+//! at a time.
 //!
 //! A file under 8 MiB (1 MiB gzip-compressed) is small enough to be loaded by the first verb
 //! of any kind. Until a bigger one is loaded, `search`, `count` and `stream` scan the file: it
@@ -13,20 +15,21 @@
 //! through a streaming gzip decoder) and each row is evaluated by `CompiledQuery`, so memory holds the current row, the
 //! ids seen (a repeated id is a `DataFormat` error, as when loading) and the result. A json
 //! array is the exception: it is parsed whole for each scan. `stream` scans in a producer
-//! thread feeding the cursor's bounded channel. Creates on plain jsonl append without loading:
-//! their duplicate check uses a set of the file's ids, built by one scan when first needed and
-//! kept up to date by later creates.
+//! thread feeding the cursor's bounded channel. Creates that append do so without loading: their
+//! duplicate check uses a set of the file's ids, built by one scan when first needed and kept up
+//! to date by later creates.
 //!
 //! A scan reads the file as it is when the verb starts (through its own descriptor, up to the
 //! length seen then), so appends and rewrites by this store do not disturb a running stream.
 //! A malformed file opens fine and fails, naming the file and line, on the first verb that
 //! reads it.
 
+mod append;
 mod layout;
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -43,7 +46,7 @@ use crate::query::{CompiledQuery, QuerySpec};
 use crate::row::Row;
 use crate::store::Store;
 
-use layout::{record_line, Format, IdSet, Layout, RowReader};
+use layout::{Format, IdSet, Layout, RowReader};
 
 enum State {
     /// The rows are on disk only. `ids` holds the file's ids once an appending create needed
@@ -228,14 +231,14 @@ impl FileStore {
         Ok(ids.get_or_insert_with(IdSet::new))
     }
 
-    /// Appends `rows` (already checked against `ids`) and records their ids.
-    fn append_unloaded(&self, ids: &mut IdSet, rows: &[&Row]) -> Result<()> {
-        if rows.is_empty() {
-            return Ok(());
+    /// Appends `rows` (already checked against `ids`) and records their ids; false when the
+    /// file needs a rewrite to take them (nothing was written).
+    fn append_unloaded(&self, ids: &mut IdSet, rows: &[&Row]) -> Result<bool> {
+        if !self.layout.append(rows)? {
+            return Ok(false);
         }
-        self.append(rows)?;
         ids.extend(rows.iter().map(|r| Box::<str>::from(r.id.as_str())));
-        Ok(())
+        Ok(true)
     }
 
     fn tmp_path(&self) -> PathBuf {
@@ -290,41 +293,6 @@ impl FileStore {
             .map_err(|e| l.io_err("write", e))
     }
 
-    /// Appends `rows` as jsonl lines; on failure cuts the file back to its old length.
-    fn append(&self, rows: &[&Row]) -> Result<()> {
-        let l = &self.layout;
-        if let Some(dir) = l.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| l.io_err("write", e))?;
-        }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&l.path)
-            .map_err(|e| l.io_err("write", e))?;
-        let len = file.metadata().map_err(|e| l.io_err("write", e))?.len();
-        let mut text = String::new();
-        if len > 0 {
-            // A hand-edited file may lack its final newline; do not glue a record onto it.
-            let mut last = [0u8; 1];
-            file.seek(SeekFrom::Start(len - 1))
-                .and_then(|_| file.read_exact(&mut last))
-                .map_err(|e| l.io_err("write", e))?;
-            if last[0] != b'\n' {
-                text.push('\n');
-            }
-        }
-        for r in rows {
-            text.push_str(&record_line(r));
-            text.push('\n');
-        }
-        if let Err(e) = file.write_all(text.as_bytes()).and_then(|()| file.flush()) {
-            let _ = file.set_len(len);
-            return Err(l.io_err("write", e));
-        }
-        Ok(())
-    }
-
     /// Applies a verb to the index (loading it first) and persists it; if the file write
     /// fails the index is put back, so memory and file never disagree.
     fn mutate<R>(
@@ -338,11 +306,16 @@ impl FileStore {
         if !undo.changed(&g) {
             return Ok(out);
         }
-        let written = if appends && self.layout.appends() {
+        let appended = if appends && self.layout.appends() {
             let new_rows: Vec<&Row> = g.values().skip(undo.len_before()).collect();
-            self.append(&new_rows)
+            self.layout.append(&new_rows)
         } else {
-            self.rewrite(&g)
+            Ok(false)
+        };
+        let written = match appended {
+            Ok(true) => Ok(()),
+            Ok(false) => self.rewrite(&g),
+            Err(e) => Err(e),
         };
         match written {
             Ok(()) => Ok(out),
@@ -470,8 +443,9 @@ impl Store for FileStore {
                 }
             }
             let refs: Vec<&Row> = rows.iter().collect();
-            self.append_unloaded(ids, &refs)?;
-            return Ok(rows.into_iter().map(|r| r.id).collect());
+            if self.append_unloaded(ids, &refs)? {
+                return Ok(rows.into_iter().map(|r| r.id).collect());
+            }
         }
         drop(g);
         self.mutate(true, |g, u| memory::create_batch(g, rows, u))
@@ -491,8 +465,9 @@ impl Store for FileStore {
                 .zip(&stored)
                 .filter_map(|(r, s)| s.then_some(r))
                 .collect();
-            self.append_unloaded(ids, &refs)?;
-            return Ok(stored);
+            if self.append_unloaded(ids, &refs)? {
+                return Ok(stored);
+            }
         }
         drop(g);
         self.mutate(true, |g, u| Ok(memory::create_missing(g, rows, u)))

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::layout::record_line;
 use super::*;
 use crate::codec;
 use crate::query::{Cond, Op};
@@ -582,5 +583,141 @@ fn a_small_file_is_loaded_by_its_first_search() {
     assert!(on_disk(&s));
     assert_eq!(s.count(&QuerySpec::default()).unwrap(), 100);
     assert!(!on_disk(&s));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Reopens the file and reads every row, as a later process would.
+fn reread(path: &Path, fmt: &str, comp: Option<&str>) -> Vec<Row> {
+    let t = FileStore::open(path.to_str().unwrap(), fmt, comp).unwrap();
+    t.search(&QuerySpec::default()).unwrap()
+}
+
+#[test]
+fn creates_append_on_every_layout_but_a_gzip_json_array() {
+    for (fmt, comp) in FORMATS {
+        let dir = tmpdir("append-all");
+        let path = dir.join(format!("db.{fmt}"));
+        let s = FileStore::open(path.to_str().unwrap(), fmt, comp).unwrap();
+        s.create_batch(vec![rich_row("a"), row("b", 2)]).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        // The second batch has only columns the first one gave the csv header.
+        s.create_batch(vec![row("c", 3), rich_row("d")]).unwrap();
+        s.create_missing(vec![row("a", 0), row("e", 5)]).unwrap();
+        let after = std::fs::read(&path).unwrap();
+        let rewrites = fmt == "json" && comp.is_some();
+        assert_eq!(
+            on_disk(&s),
+            !rewrites,
+            "{fmt} {comp:?}: creates did not load the file"
+        );
+        if !rewrites {
+            // Everything written before stays as it was, but a json array's closing bracket.
+            let kept = if fmt == "json" {
+                before.len() - b"\n]\n".len()
+            } else {
+                before.len()
+            };
+            assert_eq!(after[..kept], before[..kept], "{fmt} {comp:?}: rewritten");
+        }
+        let all = reread(&path, fmt, comp);
+        assert_eq!(
+            ids_of(&all),
+            strs(&["a", "b", "c", "d", "e"]),
+            "{fmt} {comp:?}"
+        );
+        assert!(
+            same(&all[0], &rich_row("a")),
+            "{fmt} {comp:?}: {:?}",
+            all[0]
+        );
+        assert!(
+            same(&all[3], &rich_row("d")),
+            "{fmt} {comp:?}: {:?}",
+            all[3]
+        );
+        assert!(same(&all[4], &row("e", 5)), "{fmt} {comp:?}: {:?}", all[4]);
+        // Once loaded, creates still append, and the index and the file agree.
+        s.read_batch(&strs(&["a"])).unwrap();
+        s.create_batch(vec![row("f", 6)]).unwrap();
+        let (file, index) = (
+            reread(&path, fmt, comp),
+            s.search(&QuerySpec::default()).unwrap(),
+        );
+        assert_eq!(file.len(), 6, "{fmt} {comp:?}");
+        assert!(
+            file.iter().zip(&index).all(|(a, b)| same(a, b)),
+            "{fmt} {comp:?}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[test]
+fn a_csv_batch_with_a_new_column_rewrites_the_file() {
+    for fmt in ["csv", "tsv"] {
+        let dir = tmpdir("csv-grow");
+        let path = dir.join(format!("db.{fmt}"));
+        let s = scanning(path.to_str().unwrap(), fmt, None);
+        s.create_batch(vec![row("a", 1)]).unwrap();
+        let mut wider = row("b", 2);
+        wider.data.insert("extra".into(), Value::Str("x".into()));
+        s.create_batch(vec![wider.clone()]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.lines().next().unwrap().contains("extra"), "{text}");
+        assert_eq!(reread(&path, fmt, None), vec![row("a", 1), wider.clone()]);
+        // A header without `_metadata` takes rows without metadata only.
+        let sep = if fmt == "tsv" { "\t" } else { "," };
+        let hand = format!("id{sep}n\nx{sep}1\n");
+        std::fs::write(&path, &hand).unwrap();
+        let t = scanning(path.to_str().unwrap(), fmt, None);
+        let mut bare = row("y", 2);
+        bare.data.shift_remove("s");
+        bare.metadata.clear();
+        t.create_batch(vec![bare.clone()]).unwrap();
+        assert!(std::fs::read_to_string(&path).unwrap().starts_with(&hand));
+        assert!(on_disk(&t));
+        t.create_batch(vec![row("z", 3)]).unwrap();
+        let all = reread(&path, fmt, None);
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[1], bare);
+        assert_eq!(all[2], row("z", 3));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[test]
+fn a_json_array_takes_items_before_its_closing_bracket() {
+    let dir = tmpdir("json-append");
+    let path = dir.join("db.json");
+    for (text, kept) in [
+        ("[]", "[\n{"),
+        ("[ ]\n\n", "[\n{"),
+        (
+            "[{\"id\":\"x\",\"data\":{},\"metadata\":{}}]  \n",
+            "[{\"id\":\"x\",\"data\":{},\"metadata\":{}},\n{",
+        ),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let s = scanning(path.to_str().unwrap(), "json", None);
+        s.create_batch(vec![row("a", 1)]).unwrap();
+        s.create_batch(vec![row("b", 2), row("c", 3)]).unwrap();
+        let now = std::fs::read_to_string(&path).unwrap();
+        assert!(now.starts_with(kept) && now.ends_with("\n]\n"), "{now}");
+        let ids = ids_of(&reread(&path, "json", None));
+        assert_eq!(ids.len(), if text.contains('x') { 4 } else { 3 }, "{now}");
+        assert_eq!(ids[ids.len() - 3..], strs(&["a", "b", "c"]));
+    }
+    // A file that does not end its array is not patched: the create fails naming the file,
+    // and the file is left as it was.
+    std::fs::write(&path, "[{\"id\":\"x\",\"data\":{},\"metadata\":{}}").unwrap();
+    let s = scanning(path.to_str().unwrap(), "json", None);
+    assert!(matches!(
+        s.create_batch(vec![row("a", 1)]),
+        Err(Error::DataFormat { .. })
+    ));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "[{\"id\":\"x\",\"data\":{},\"metadata\":{}}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
