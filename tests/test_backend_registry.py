@@ -105,7 +105,7 @@ def test_a_backend_whose_module_does_not_import_says_what_to_install() -> None:
 
 def test_unknown_names() -> None:
     assert not is_backend_available("nope")
-    with pytest.raises(BackendNotFoundError, match="Available backends: .*memory") as caught:
+    with pytest.raises(BackendNotFoundError, match=r"Available backends: .*memory") as caught:
         get_backend_info("nope")
     assert caught.value.backend == "nope"
     with pytest.raises(AttributeError, match="has no attribute 'Nope'"):

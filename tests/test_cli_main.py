@@ -33,7 +33,7 @@ def test_a_data_error_exits_1_on_one_line(
 
 
 def test_traceback_lets_the_error_through(unreadable: str) -> None:
-    with pytest.raises(DataFormatError, match="bad.jsonl: line 1"):
+    with pytest.raises(DataFormatError, match=r"bad\.jsonl: line 1"):
         main(["--traceback", "count", unreadable])
 
 
