@@ -5,6 +5,7 @@
 #   make docs      mkdocs build --strict into target/site
 #   make bench     release build + pytest-benchmark over benches/ (BENCH_ARGS='-m "not slow"')
 #   make compare   release build + benches/compare.py against dataknobs-data 0.11.0 from PyPI
+#   make sdist-check  the sdist built into a wheel offline (a release build; not in CI)
 #
 # Needs python3.11 and cargo on PATH (and Java 17 + Maven for the OpenSearch test node, which
 # `make services` installs with apt when missing). Every recipe line fails the target on error.
@@ -33,7 +34,7 @@ PYTEST_ARGS ?=
 COVERAGE_JSON := target/coverage.json
 COVERAGE_ARGS ?= --total 90 --module 85
 
-.PHONY: venv dev release lint fmt services test test-rust test-python docs wheel-test bench bench-quick compare demo clean
+.PHONY: venv dev release lint fmt services test test-rust test-python docs wheel-test sdist-check bench bench-quick compare demo clean
 
 venv: $(STAMP)
 
@@ -148,6 +149,23 @@ docs: venv
 # installed into a fresh python3.11 venv, running README's quickstart there.
 wheel-test: venv
 	VIRTUAL_ENV=$(VENV) $(PY) scripts/wheel_smoke.py --python $(PYTHON)
+
+# The sdist (`maturin sdist`) built into a wheel as a packager without network would: pip with
+# no index and no build isolation (maturin from .venv), cargo offline and --locked, in a network
+# namespace of its own where `unshare -n` works. Needs the crates in cargo's cache (any earlier
+# build here). A release build, from scratch unless SDIST_CARGO_TARGET points at a target
+# folder holding one, so not in CI (docs/packaging.md has the time).
+SDIST_DIR := target/sdist-check
+SDIST_CARGO_TARGET ?= $(CURDIR)/$(SDIST_DIR)/cargo
+NO_NET := $(shell unshare -n true 2>/dev/null && echo "unshare -n")
+sdist-check: venv
+	rm -rf $(SDIST_DIR)/dist $(SDIST_DIR)/wheels
+	$(MATURIN) sdist --out $(SDIST_DIR)/dist
+	$(NO_NET) env PATH="$(VENV)/bin:$$PATH" CARGO_NET_OFFLINE=true \
+		CARGO_TARGET_DIR=$(SDIST_CARGO_TARGET) MATURIN_PEP517_ARGS=--locked \
+		$(PY) -m pip wheel --no-index --no-build-isolation --no-deps --wheel-dir $(SDIST_DIR)/wheels $(SDIST_DIR)/dist/*.tar.gz
+	$(PY) -m zipfile -l $(SDIST_DIR)/wheels/*.whl | grep -q 'dataknobs_data/_native'
+	@echo "make: $$(ls $(SDIST_DIR)/wheels/*.whl) built offline from $$(ls $(SDIST_DIR)/dist/*.tar.gz)"
 
 test: venv dev lint test-rust test-python docs wheel-test
 
