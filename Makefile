@@ -5,6 +5,7 @@
 #   make docs      mkdocs build --strict into target/site
 #   make bench     release build + pytest-benchmark over benches/ (BENCH_ARGS='-m "not slow"')
 #   make compare   release build + benches/compare.py against dataknobs-data 0.11.0 from PyPI
+#   make sdist-check  the sdist built into a wheel offline (a release build; not in CI)
 #
 # Needs python3.11 and cargo on PATH (and Java 17 + Maven for the OpenSearch test node, which
 # `make services` installs with apt when missing). Every recipe line fails the target on error.
@@ -31,9 +32,9 @@ COMPARE_ARGS ?=
 PYTEST_ARGS ?=
 # Line coverage of python/ from the pytest run, against the release gates (scripts/coverage_gate.py).
 COVERAGE_JSON := target/coverage.json
-COVERAGE_ARGS ?= --total 90 --module 85 --report-only
+COVERAGE_ARGS ?= --total 90 --module 85
 
-.PHONY: venv dev release lint fmt services test test-rust test-python docs wheel-test bench bench-quick compare demo clean
+.PHONY: venv dev release lint fmt services test test-rust test-python docs wheel-test sdist-check bench bench-quick compare demo clean
 
 venv: $(STAMP)
 
@@ -66,9 +67,26 @@ fmt: venv
 
 # The store tests against a live PostgreSQL get the tests' throwaway cluster (or the server in
 # DKDATA_PG_DSN); without one they fail rather than pass unrun.
+# With rustup's llvm-tools-preview the workspace's crates are built with -C instrument-coverage
+# (scripts/rustc_coverage.sh; the dependencies are the dev build's, reused) and rust/core's
+# line coverage is printed per file after the tests (scripts/rust_coverage.py): a report, not
+# a gate. Without the tools the tests run uninstrumented and the run says why.
+RUST_COV := target/llvm-cov
+RUST_COV_TEST := cargo test --workspace --features dataknobs-core/coverage,dataknobs-python/coverage
 test-rust: venv services
-	LD_LIBRARY_PATH="$(PY_LIBDIR)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}" \
-		$(PY) scripts/with_services.py cargo test --workspace
+	@export LD_LIBRARY_PATH="$(PY_LIBDIR)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}"; \
+	if tools=$$($(PY) scripts/rust_coverage.py tools); then \
+		rm -rf $(RUST_COV)/profraw; \
+		export RUSTC_WRAPPER="$(CURDIR)/scripts/rustc_coverage.sh"; \
+		LLVM_PROFILE_FILE="$(CURDIR)/$(RUST_COV)/profraw/%p-%m.profraw" \
+			$(PY) scripts/with_services.py $(RUST_COV_TEST); \
+		echo "rust coverage (lines) of rust/core:"; \
+		$(PY) scripts/rust_coverage.py report $(RUST_COV) $(RUST_COV_TEST) \
+			|| echo "make: the rust coverage report failed (the tests passed)" >&2; \
+	else \
+		echo "make: rust coverage not measured: $$tools" >&2; \
+		$(PY) scripts/with_services.py cargo test --workspace; \
+	fi
 
 # The servers the tests start (tests/services/): PostgreSQL from Debian's package, unless
 # DKDATA_PG_DSN points at one that runs. A fresh CI machine lacks it; apt's lists are
@@ -131,6 +149,23 @@ docs: venv
 # installed into a fresh python3.11 venv, running README's quickstart there.
 wheel-test: venv
 	VIRTUAL_ENV=$(VENV) $(PY) scripts/wheel_smoke.py --python $(PYTHON)
+
+# The sdist (`maturin sdist`) built into a wheel as a packager without network would: pip with
+# no index and no build isolation (maturin from .venv), cargo offline and --locked, in a network
+# namespace of its own where `unshare -n` works. Needs the crates in cargo's cache (any earlier
+# build here). A release build, from scratch unless SDIST_CARGO_TARGET points at a target
+# folder holding one, so not in CI (docs/packaging.md has the time).
+SDIST_DIR := target/sdist-check
+SDIST_CARGO_TARGET ?= $(CURDIR)/$(SDIST_DIR)/cargo
+NO_NET := $(shell unshare -n true 2>/dev/null && echo "unshare -n")
+sdist-check: venv
+	rm -rf $(SDIST_DIR)/dist $(SDIST_DIR)/wheels
+	$(MATURIN) sdist --out $(SDIST_DIR)/dist
+	$(NO_NET) env PATH="$(VENV)/bin:$$PATH" CARGO_NET_OFFLINE=true \
+		CARGO_TARGET_DIR=$(SDIST_CARGO_TARGET) MATURIN_PEP517_ARGS=--locked \
+		$(PY) -m pip wheel --no-index --no-build-isolation --no-deps --wheel-dir $(SDIST_DIR)/wheels $(SDIST_DIR)/dist/*.tar.gz
+	$(PY) -m zipfile -l $(SDIST_DIR)/wheels/*.whl | grep -q 'dataknobs_data/_native'
+	@echo "make: $$(ls $(SDIST_DIR)/wheels/*.whl) built offline from $$(ls $(SDIST_DIR)/dist/*.tar.gz)"
 
 test: venv dev lint test-rust test-python docs wheel-test
 

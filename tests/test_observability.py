@@ -6,6 +6,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -69,6 +70,34 @@ def test_counters_per_operation() -> None:
         assert 0 < entry["max_seconds"] <= entry["total_seconds"]
     observability.reset_stats(db)
     assert db.stats() == {}
+
+
+def test_counts_from_many_threads_add_up() -> None:
+    # Each thread counts into its own table; stats() sums them.
+    db = SyncDatabase.from_backend("memory")
+    db.create_batch(_records(10))
+    observability.reset_stats(db)
+    barrier = threading.Barrier(4)
+
+    def reader() -> None:
+        barrier.wait()
+        for i in range(250):
+            db.read(f"r{i % 12}")  # r10 and r11 are missing
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    read = db.stats()["read"]
+    assert read["calls"] == 1000
+    assert read["records"] == 4 * sum(1 for i in range(250) if i % 12 < 10)
+    assert sum(read["latency_histogram"].values()) == 1000
+    assert read["max_seconds"] <= read["total_seconds"]
+    observability.reset_stats(db)
+    assert db.stats() == {}
+    db.read("r1")
+    assert db.stats()["read"]["calls"] == 1
 
 
 def test_a_verb_that_calls_verbs_counts_once() -> None:

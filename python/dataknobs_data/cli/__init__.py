@@ -27,6 +27,13 @@ import os
 import sys
 from collections.abc import Sequence
 
+from dataknobs_data.exceptions import (
+    BackendNotFoundError,
+    ConfigurationError,
+    DataknobsDataError,
+    QueryError,
+)
+
 from ._common import PROG, UsageError, _print_error
 from .copying import CopyStats, copy_records, default_checkpoint_path
 from .databases import open_database
@@ -69,17 +76,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = args_list
 
     try:
-        from dataknobs_data.exceptions import (
-            BackendNotFoundError,
-            ConfigurationError,
-            DataknobsDataError,
-            QueryError,
-        )
-    except ImportError as exc:
-        _print_error(f"cannot load dataknobs_data: {exc}")
-        return 1
-
-    try:
         return int(args.func(args))
     except KeyboardInterrupt:
         _print_error("interrupted")
@@ -111,7 +107,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_error(str(exc))
             return 2
         raise
-
-
-if __name__ == "__main__":
-    sys.exit(main())
