@@ -4,7 +4,9 @@
     python benches/report.py --check    # exit 1 when docs/benchmarks.md is not what it would write
 
 Inputs: ``benches/results/compare.json`` (``benches/compare.py --json``: ours against
-dataknobs-data 0.11.0 per backend, op and N) and ``benches/results/observability.json``
+dataknobs-data 0.11.0 per backend, op and N), ``benches/results/search.json``
+(``benches/search_compare.py --json``: the Elasticsearch/OpenSearch backend against 0.11.0 and
+a raw client) and ``benches/results/observability.json``
 (``benches/observability_overhead.py --json``). Every number on the page comes from them;
 tests/test_benchmarks_page.py runs ``--check`` so the page cannot drift from the results.
 The plots are matplotlib PNGs: one chart of speed-ups (0.11.0's time over ours, log scale, one
@@ -120,6 +122,61 @@ def compare_section(data: dict[str, Any]) -> tuple[str, list[str]]:
     return "\n".join(lines), images
 
 
+def search_section(data: dict[str, Any]) -> str:
+    """The Elasticsearch/OpenSearch table: ours, 0.11.0 and the raw client per op."""
+    meta = data["meta"]
+    load = meta.get("load_average") or []
+    cpu = meta.get("server_cpu_s") or {}
+    lines = [
+        "## Elasticsearch / OpenSearch against 0.11.0 and a raw client",
+        "",
+        "```sh",
+        f"{meta['command']}",
+        "python benches/report.py",
+        "```",
+        "",
+        f"Measured {meta['date']} on {meta['cpus']} CPUs ({meta['machine']}), ours on Python "
+        f"{meta['python']}, median of {meta['repeat']} (bulk creates: one run), against one "
+        "OpenSearch 2.19 node on the same machine"
+        + (f", load average {load[0]:.1f} before and {load[-1]:.1f} after" if load else "")
+        + ". `benches/search_workload.py` says what each side does: 0.11.0 through "
+        "elasticsearch-py with only its media type and product check patched, the raw client "
+        "aiohttp + orjson writing the same documents (best chunk size and requests in flight "
+        "shown).",
+        "",
+        *(
+            ['!!! warning "How this was measured"', f"    {meta['note']}.", ""]
+            if meta.get("note")
+            else []
+        ),
+        "![Elasticsearch: milliseconds per op](img/bench-search.png)",
+        "",
+        "| op | N | ours (ms) | 0.11.0 (ms) | 0.11.0 / ours | raw (ms) | raw / ours |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in data["results"]:
+        raw = r.get("raw") or {}
+        raw_cell = _cell(r.get("raw"))
+        if raw.get("chunk"):
+            raw_cell += f" ({raw['chunk']:,}/request, {raw['inflight']} in flight)"
+        lines.append(
+            f"| {r['op']} | {r['n']:,} | {_cell(r.get('ours'))} | {_cell(r.get('0.11.0'))} | "
+            f"{_ratio(r.get('ours'), r.get('0.11.0'))} | {raw_cell} | "
+            f"{_ratio(r.get('ours'), r.get('raw'))} |"
+        )
+    lines.append("")
+    for r in data["results"]:
+        for side in ("ours", "0.11.0", "raw"):
+            err = (r.get(side) or {}).get("error")
+            if err:
+                lines.append(f"- {r['op']}, {side}: failed: `{err}`")
+    if cpu:
+        spent = ", ".join(f"{side} {secs:.1f} s" for side, secs in cpu.items())
+        lines += ["", f"The node's CPU time per side (all its ops): {spent}."]
+    lines.append("")
+    return "\n".join(lines)
+
+
 def overhead_section(data: dict[str, Any]) -> str:
     meta = data["meta"]
     lines = [
@@ -173,6 +230,10 @@ def render() -> tuple[str, list[str]]:
     else:
         text, images = compare_section(compare)
         parts.append(text)
+    search = _load("search.json")
+    if search is not None:
+        parts.append(search_section(search))
+        images.append("bench-search.png")
     overhead = _load("observability.json")
     if overhead is not None:
         parts.append(overhead_section(overhead))
@@ -231,6 +292,31 @@ def draw(compare: dict[str, Any]) -> None:
         plt.close(fig)
 
 
+def draw_search(data: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = data["results"]
+    names = [f"{r['op']}\nN={r['n']:,}" for r in rows]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(rows) + 2), 3.8))
+    width = 0.27
+    sides = (("ours", "#2a9d8f"), ("0.11.0", "#8d99ae"), ("raw", "#e9c46a"))
+    for k, (side, color) in enumerate(sides):
+        values = [_ms(r.get(side)) or 0.0 for r in rows]
+        xs = [i + (k - 1) * width for i in range(len(rows))]
+        ax.bar(xs, values, width, label=side, color=color)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(rows)), names, fontsize=7)
+    ax.set_ylabel("ms (log scale; lower is better; 0 = failed)")
+    ax.set_title("elasticsearch (OpenSearch 2.19): milliseconds per op")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(IMG / "bench-search.png", dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only compare the page")
@@ -250,6 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     compare = _load("compare.json")
     if compare is not None:
         draw(compare)
+    search = _load("search.json")
+    if search is not None:
+        IMG.mkdir(parents=True, exist_ok=True)
+        draw_search(search)
     PAGE.write_text(text)
     print(f"report: wrote {PAGE.relative_to(ROOT)} and {len(images)} images")
     return 0

@@ -155,28 +155,60 @@ pub struct Narrowed {
     pub query: Option<J>,
     /// The clause selects exactly the matching documents.
     pub exact: bool,
+    /// When `exact` is false: a clause that selects exactly the matching documents among
+    /// those carrying terms (every document but the `*` ones, which the evaluator decides),
+    /// so `count` can use `_count` for them. None: the evaluator decides everything fetched.
+    pub on_terms: Option<J>,
 }
 
 impl Narrowed {
     fn all(exact: bool) -> Narrowed {
-        Narrowed { query: None, exact }
+        Narrowed {
+            query: None,
+            exact,
+            on_terms: None,
+        }
     }
     fn none() -> Narrowed {
         Narrowed {
             query: Some(json!({"match_none": {}})),
             exact: true,
+            on_terms: None,
         }
     }
     fn exact(q: J) -> Narrowed {
         Narrowed {
             query: Some(q),
             exact: true,
+            on_terms: None,
         }
     }
     fn superset(q: J) -> Narrowed {
         Narrowed {
             query: Some(q),
             exact: false,
+            on_terms: None,
+        }
+    }
+    /// Exact on the documents that carry terms (see `on_terms`).
+    fn on_terms(q: J) -> Narrowed {
+        Narrowed {
+            query: Some(q.clone()),
+            exact: false,
+            on_terms: Some(q),
+        }
+    }
+    /// Exact on term-carrying documents: exact, or exact but for the `*` ones.
+    fn exact_on_terms(&self) -> bool {
+        self.exact || self.on_terms.is_some()
+    }
+    /// The clause exact on term-carrying documents, for a part of a conjunction or
+    /// disjunction that is `exact_on_terms` (None for a part that is exactly everything).
+    fn term_clause(&self) -> Option<J> {
+        if self.exact {
+            self.query.clone()
+        } else {
+            self.on_terms.clone()
         }
     }
 
@@ -197,10 +229,21 @@ pub fn narrow(cond: Option<&Cond>, terms: bool) -> Narrowed {
     let n = node(c, terms);
     match n.query {
         // A record with too many paths carries `*` and is fetched by every inexact clause.
-        Some(q) if !n.exact => {
-            Narrowed::superset(any_of(vec![q, json!({"term": {TERMS_FIELD: EVERYTHING}})]))
-        }
+        Some(q) if !n.exact => Narrowed {
+            query: Some(any_of(vec![q, json!({"term": {TERMS_FIELD: EVERYTHING}})])),
+            exact: false,
+            on_terms: n.on_terms,
+        },
         _ => n,
+    }
+}
+
+/// Every clause (None: no clause, everything).
+fn all_of(clauses: Vec<J>) -> Option<J> {
+    match clauses.len() {
+        0 => None,
+        1 => clauses.into_iter().next(),
+        _ => Some(json!({"bool": {"filter": clauses}})),
     }
 }
 
@@ -219,14 +262,19 @@ fn node(c: &Cond, terms: bool) -> Narrowed {
         Cond::And(items) => {
             let parts: Vec<Narrowed> = items.iter().map(|i| node(i, terms)).collect();
             let exact = parts.iter().all(|p| p.exact);
+            let on_terms = if !exact && parts.iter().all(Narrowed::exact_on_terms) {
+                Some(all_of(
+                    parts.iter().filter_map(Narrowed::term_clause).collect(),
+                ))
+            } else {
+                None
+            };
             let clauses: Vec<J> = parts.into_iter().filter_map(|p| p.query).collect();
             Narrowed {
-                query: match clauses.len() {
-                    0 => None,
-                    1 => clauses.into_iter().next(),
-                    _ => Some(json!({"bool": {"filter": clauses}})),
-                },
+                query: all_of(clauses),
                 exact,
+                // An empty conjunction of term clauses is everything.
+                on_terms: on_terms.map(|q| q.unwrap_or_else(|| json!({"match_all": {}}))),
             }
         }
         Cond::Or(items) => {
@@ -240,13 +288,20 @@ fn node(c: &Cond, terms: bool) -> Narrowed {
                 return Narrowed::all(parts.iter().any(|p| p.query.is_none() && p.exact));
             }
             let exact = parts.iter().all(|p| p.exact);
+            let on_terms = (!exact && parts.iter().all(Narrowed::exact_on_terms))
+                .then(|| any_of(parts.iter().filter_map(Narrowed::term_clause).collect()));
             Narrowed {
                 query: Some(any_of(parts.into_iter().filter_map(|p| p.query).collect())),
                 exact,
+                on_terms,
             }
         }
         Cond::Not(inner) => {
             let n = node(inner, terms);
+            if let (false, Some(q)) = (n.exact, &n.on_terms) {
+                // Exact on term-carrying documents stays so; `narrow` adds the `*` ones.
+                return Narrowed::on_terms(json!({"bool": {"must_not": [q]}}));
+            }
             if !n.exact {
                 // The complement of a superset is no superset.
                 return Narrowed::all(false);
@@ -407,6 +462,21 @@ fn filter(field: &str, op: Op, value: &Value) -> Narrowed {
         return Narrowed::all(false);
     }
     let path = field;
+    // A path without a dot names one data key (docs/internals.md §1), whose value alone gives
+    // its terms: a term is then present exactly when that value is (`e`) or is that str (`s`),
+    // as `Filter.matches` decides `exists`, and `=` / `in` against strs (a str equals only an
+    // equal str). Dotted paths can also be walks, and numbers round into their terms.
+    let short_str =
+        |v: &Value| matches!(v, Value::Str(s) if path.len() + s.len() + 3 <= MAX_TERM_BYTES);
+    let exact = !path.contains('.')
+        && match (op, value) {
+            (Op::Exists, _) => true,
+            (Op::Eq, x) => short_str(x),
+            (Op::In, Value::List(items)) => items
+                .iter()
+                .all(|v| matches!(v, Value::Null) || short_str(v)),
+            _ => false,
+        };
     let q = match (op, value) {
         (Op::Exists, _) => Some(has(term('e', path))),
         (Op::Eq, x) => equal(path, x),
@@ -445,9 +515,81 @@ fn filter(field: &str, op: Op, value: &Value) -> Narrowed {
         _ => None,
     };
     match q {
+        Some(q) if exact => Narrowed::on_terms(q),
         Some(q) => Narrowed::superset(q),
         None => Narrowed::all(false),
     }
+}
+
+// --- the window of a sorted, limited search ---------------------------------------------------
+
+/// Documents with too many paths, which carry `*` alone.
+pub fn everything() -> J {
+    has(EVERYTHING.to_string())
+}
+
+/// `q` without the `*` documents.
+pub fn without_everything(q: &J) -> J {
+    json!({"bool": {"filter": [q], "must_not": [everything()]}})
+}
+
+/// Whether a search sorted first on `field` may be windowed by that field's number terms
+/// (`top_terms_agg`): a path without a dot names one data key, so each document has at most
+/// one number term for it, present exactly when its value is a number (NaN has none).
+pub fn windowable(field: &str) -> bool {
+    field != "id"
+        && !field.is_empty()
+        && !field.contains('.')
+        && !field.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The number term `v` has at `path` (None: not a number, or NaN).
+pub fn number_term(path: &str, v: &Value) -> Option<String> {
+    number(v).map(|f| with_value('n', path, &sortable(f)))
+}
+
+/// A terms aggregation over `path`'s number terms, the `size` largest (or smallest) first:
+/// the documents per number, from which the value the window ends at is read.
+pub fn top_terms_agg(path: &str, size: usize, descending: bool) -> J {
+    let mut include = String::new();
+    for c in term('n', path).chars().chain(['\0']) {
+        if !c.is_ascii_alphanumeric() {
+            // Lucene's regexp syntax takes any escaped character literally.
+            include.push('\\');
+        }
+        include.push(c);
+    }
+    include.push_str("[0-9a-f]{16}");
+    let order = if descending { "desc" } else { "asc" };
+    json!({"terms": {"field": TERMS_FIELD, "include": include, "size": size,
+                     "order": {"_key": order}}})
+}
+
+/// `q` restricted to the documents whose number at `path` is on the window's side of
+/// `bound` (a number term, included), or that have no number there (their values sort apart
+/// from numbers, so they are all fetched and the core sorts them).
+pub fn window_clause(q: &J, path: &str, bound: &str, descending: bool) -> J {
+    let side = if descending {
+        between_terms_raw(path, Some(bound), None)
+    } else {
+        between_terms_raw(path, None, Some(bound))
+    };
+    let no_number = json!({"bool": {"must_not": [between_terms_raw(path, None, None)]}});
+    json!({"bool": {"filter": [q, any_of(vec![side, no_number])]}})
+}
+
+/// A range over `path`'s number terms between two whole terms (None: open).
+fn between_terms_raw(path: &str, lo: Option<&str>, hi: Option<&str>) -> J {
+    let open_lo = with_value('n', path, "");
+    let mut open_hi = term('n', path);
+    open_hi.push('\u{1}');
+    let mut r = serde_json::Map::new();
+    r.insert("gte".into(), J::String(lo.map_or(open_lo, str::to_string)));
+    match hi {
+        Some(h) => r.insert("lte".into(), J::String(h.to_string())),
+        None => r.insert("lt".into(), J::String(open_hi)),
+    };
+    json!({"range": {TERMS_FIELD: r}})
 }
 
 /// The mapping this crate creates indexes with (unless the config gives one): 0.11.0's

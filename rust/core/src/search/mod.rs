@@ -44,6 +44,8 @@ use crate::store::WriteOp;
 const MGET_IDS: usize = 1000;
 /// Hits per page of a search scan (the server's default `max_result_window` is 10,000).
 const SCAN_PAGE: usize = 5000;
+/// Largest `offset + limit` a sorted search fetches only the window of (`search_window`).
+const WINDOW_MAX: usize = 10_000;
 /// How long a stream's point in time lives between two pages.
 const PIT_KEEP_ALIVE: &str = "5m";
 /// Attempts of a read-then-conditional-write when someone else keeps changing the document.
@@ -637,7 +639,11 @@ impl SearchStore {
         if q.limit() == Some(0) {
             return Ok(Vec::new());
         }
-        let query = self.narrowed(spec).to_query().to_string();
+        let narrowed = self.narrowed(spec);
+        if let Some(rows) = self.search_window(&c, spec, &q, &narrowed).await? {
+            return Ok(rows);
+        }
+        let query = narrowed.to_query().to_string();
         let mut pager = Pager::new(q.offset(), q.limit(), usize::MAX);
         let mut hits = Vec::new();
         let mut after: Option<String> = None;
@@ -669,6 +675,90 @@ impl SearchStore {
         Ok(pager.finish().unwrap_or_default())
     }
 
+    /// A sorted search with a limit whose first sort key is a plain data field, fetching only
+    /// its window: a terms aggregation over that field's number terms (in sort order) finds
+    /// the number the first `offset + limit` narrowed documents reach; then only documents at
+    /// or beyond it, or without a number there, are fetched, decided and sorted by the core.
+    /// Documents left out have a number short of it, so they sort after every fetched number
+    /// (rounding to a term is monotone); the result is used only if at least `offset + limit`
+    /// fetched matches have a number in the window (the narrowing may count non-matches),
+    /// else None and the caller scans everything.
+    async fn search_window(
+        &self,
+        c: &SharedClient,
+        spec: &QuerySpec,
+        q: &CompiledQuery,
+        narrowed: &dsl::Narrowed,
+    ) -> Result<Option<Vec<Row>>> {
+        let (Some((field, descending)), Some(limit)) = (spec.sort.first(), q.limit()) else {
+            return Ok(None);
+        };
+        let want = q.offset().saturating_add(limit);
+        if !self.has_terms() || !dsl::windowable(field) || want > WINDOW_MAX {
+            return Ok(None);
+        }
+        let query = narrowed.to_query();
+        let body = json!({"size": 0, "track_total_hits": false, "query": query,
+                          "aggs": {"dk_window": dsl::top_terms_agg(field, want, *descending)}});
+        let a = c
+            .send(
+                Method::POST,
+                &format!("/{}/_search", self.index()),
+                Some(json_body(&body)),
+            )
+            .await?;
+        if Self::missing_index(&a) {
+            return Ok(Some(Vec::new()));
+        }
+        if !a.ok() {
+            return Err(http_err("search", &self.what(), a.status, &a.body));
+        }
+        let answer = a.json()?;
+        let mut seen = 0u64;
+        let mut bound = None;
+        for b in answer["aggregations"]["dk_window"]["buckets"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            seen += b["doc_count"].as_u64().unwrap_or(0);
+            if seen >= want as u64 {
+                bound = b["key"].as_str().map(str::to_string);
+                break;
+            }
+        }
+        // Fewer numbers than the window: nothing to leave out.
+        let Some(bound) = bound else {
+            return Ok(None);
+        };
+        let window = dsl::window_clause(&query, field, &bound, *descending).to_string();
+        let mut hits = Vec::new();
+        let mut in_window = 0usize;
+        let mut after: Option<String> = None;
+        loop {
+            let (rows, next) = self
+                .page(c, &window, SCAN_PAGE, after.as_deref(), None)
+                .await?;
+            for row in rows {
+                if !q.matches(&row)? {
+                    continue;
+                }
+                let key =
+                    crate::query::resolve(&row, field).and_then(|v| dsl::number_term(field, &v));
+                let inside = |k: String| if *descending { k >= bound } else { k <= bound };
+                if key.is_some_and(inside) {
+                    in_window += 1;
+                }
+                hits.push(row);
+            }
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        Ok((in_window >= want).then(|| q.shape(hits)))
+    }
+
     /// Number of rows matching `spec.cond`: `_count` when the DSL says exactly which, else the
     /// narrowed documents decided by the evaluator.
     pub async fn count(&self, spec: &QuerySpec) -> Result<usize> {
@@ -696,12 +786,36 @@ impl SearchStore {
             }
             return Ok(a.json()?["count"].as_u64().unwrap_or(0) as usize);
         }
-        let query = query.to_string();
+        if let Some(on_terms) = &n.on_terms {
+            // `_count` for the documents carrying terms, the evaluator for the `*` ones
+            // (normally none), at once.
+            let counted = json!({ "query": dsl::without_everything(on_terms) });
+            let path = format!("/{}/_count", self.index());
+            let everything = dsl::everything().to_string();
+            let (exact, rest) = futures_util::future::join(
+                c.send(Method::POST, &path, Some(json_body(&counted))),
+                self.count_scan(&c, &q, &everything),
+            )
+            .await;
+            let a = exact?;
+            if Self::missing_index(&a) {
+                return Ok(0);
+            }
+            if !a.ok() {
+                return Err(http_err("count", &self.what(), a.status, &a.body));
+            }
+            return Ok(a.json()?["count"].as_u64().unwrap_or(0) as usize + rest?);
+        }
+        self.count_scan(&c, &q, &query.to_string()).await
+    }
+
+    /// The documents of `query` the evaluator accepts, paged in id order.
+    async fn count_scan(&self, c: &SharedClient, q: &CompiledQuery, query: &str) -> Result<usize> {
         let mut total = 0;
         let mut after: Option<String> = None;
         loop {
             let (rows, next) = self
-                .page(&c, &query, SCAN_PAGE, after.as_deref(), None)
+                .page(c, query, SCAN_PAGE, after.as_deref(), None)
                 .await?;
             total += q.count(&rows)?;
             match next {

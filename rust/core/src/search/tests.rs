@@ -192,7 +192,12 @@ fn boolean_logic_keeps_supersets() {
         json!({"term": {"dk_terms": "s\0name\0Ann"}})
     );
     // NOT of a superset is not a superset: everything.
-    assert_eq!(dsl::narrow(Some(&Cond::Not(Box::new(a))), true).query, None);
+    let rounded = f("age", Op::Gt, Value::Int(3));
+    assert_eq!(
+        dsl::narrow(Some(&Cond::Not(Box::new(rounded))), true).query,
+        None
+    );
+    let _ = a;
     // Or of nothing is false; and of nothing is true.
     assert!(dsl::narrow(Some(&Cond::Or(vec![])), true).exact);
     assert_eq!(dsl::narrow(Some(&Cond::And(vec![])), true).query, None);
@@ -202,6 +207,78 @@ fn boolean_logic_keeps_supersets() {
         true,
     );
     assert!(n.exact && n.query.is_none());
+}
+
+#[test]
+fn str_equality_on_a_plain_field_is_exact_on_documents_with_terms() {
+    let ann = f("name", Op::Eq, s("Ann"));
+    let term = json!({"term": {"dk_terms": "s\0name\0Ann"}});
+    let n = dsl::narrow(Some(&ann), true);
+    // Not exact (the `*` documents are still fetched for the evaluator) but exact on the rest.
+    assert!(!n.exact);
+    assert_eq!(n.on_terms, Some(term.clone()));
+    assert_eq!(n.to_query()["bool"]["should"][1], dsl::everything());
+    let not = dsl::narrow(Some(&Cond::Not(Box::new(ann.clone()))), true);
+    assert_eq!(
+        not.on_terms,
+        Some(json!({"bool": {"must_not": [term.clone()]}}))
+    );
+    let with_id = Cond::And(vec![ann.clone(), f("id", Op::Neq, s("x"))]);
+    let n = dsl::narrow(Some(&with_id), true);
+    assert_eq!(
+        n.on_terms.unwrap()["bool"]["filter"][0],
+        term,
+        "an exact id clause joins"
+    );
+    let exists = dsl::narrow(Some(&f("name", Op::Exists, Value::Null)), true);
+    assert_eq!(
+        exists.on_terms,
+        Some(json!({"term": {"dk_terms": "e\0name"}}))
+    );
+    let members = Value::List(vec![s("a"), Value::Null]);
+    assert!(dsl::narrow(Some(&f("name", Op::In, members)), true)
+        .on_terms
+        .is_some());
+    // Walks, numbers (rounded into their terms), long strs and any inexact part: not exact.
+    for c in [
+        f("a.b", Op::Eq, s("x")),
+        f("age", Op::Eq, Value::Int(3)),
+        f("name", Op::Eq, s(&"x".repeat(9000))),
+        f("name", Op::In, Value::List(vec![s("a"), Value::Int(1)])),
+        Cond::And(vec![ann.clone(), f("age", Op::Gt, Value::Int(1))]),
+        Cond::Or(vec![ann, f("name", Op::StartsWith, s("A"))]),
+    ] {
+        assert_eq!(dsl::narrow(Some(&c), true).on_terms, None, "{c:?}");
+    }
+}
+
+#[test]
+fn sorted_windows_use_the_number_terms_of_plain_fields() {
+    assert!(dsl::windowable("age"));
+    for field in ["id", "a.b", "0", ""] {
+        assert!(!dsl::windowable(field), "{field}");
+    }
+    let agg = dsl::top_terms_agg("a-b", 7, true);
+    assert_eq!(agg["terms"]["include"], "n\\\0a\\-b\\\0[0-9a-f]{16}");
+    assert_eq!(agg["terms"]["size"], 7);
+    assert_eq!(agg["terms"]["order"]["_key"], "desc");
+    let bound = dsl::number_term("age", &Value::Int(40)).unwrap();
+    assert_eq!(bound, format!("n\0age\0{}", dsl::sortable(40.0)));
+    assert_eq!(dsl::number_term("age", &Value::Float(f64::NAN)), None);
+    assert_eq!(dsl::number_term("age", &s("40")), None);
+    let q = json!({"match_all": {}});
+    let w = dsl::window_clause(&q, "age", &bound, true);
+    let either = &w["bool"]["filter"][1]["bool"]["should"];
+    assert_eq!(either[0]["range"]["dk_terms"]["gte"], bound.as_str());
+    assert_eq!(either[0]["range"]["dk_terms"]["lt"], "n\0age\u{1}");
+    assert_eq!(
+        either[1]["bool"]["must_not"][0]["range"]["dk_terms"]["gte"],
+        "n\0age\0"
+    );
+    let w = dsl::window_clause(&q, "age", &bound, false);
+    let side = &w["bool"]["filter"][1]["bool"]["should"][0]["range"]["dk_terms"];
+    assert_eq!(side["gte"], "n\0age\0");
+    assert_eq!(side["lte"], bound.as_str());
 }
 
 fn row(id: &str, n: i64) -> Row {
