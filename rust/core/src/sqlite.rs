@@ -17,9 +17,10 @@ use crate::cursor::{Cursor, PageSender, Pager};
 use crate::error::detail;
 use crate::error::{Error, Result};
 use crate::memory;
-use crate::query::{CompiledQuery, Cond, Op, QuerySpec};
+use crate::query::{CompiledQuery, QuerySpec};
 use crate::row::{Reads, Row};
 use crate::store::{Store, WriteOp};
+use crate::value::Value;
 
 mod sql;
 
@@ -510,6 +511,19 @@ impl SqliteStore {
         )
     }
 
+    /// The statement of `sorted_in_engine`: its last parameter is the number of rows wanted.
+    fn sorted_sql(&self, p: &Prepared, sort: &sql::SortSql) -> String {
+        let pred = p.pred();
+        format!(
+            "SELECT rowid, id, data, metadata, ({pred}) IS NULL OR {} FROM {} \
+             WHERE ({pred}) IS NOT false ORDER BY 5 DESC, {} LIMIT ?{}",
+            sort.complex,
+            self.table,
+            sort.terms,
+            p.params().len() + 1
+        )
+    }
+
     /// A sorted search decided and ordered by SQLite, None when a row of the result needs the
     /// core (its condition or sort value is one SQL cannot decide): the rows the predicate
     /// keeps, those with such a row first, sorted and cut to `offset + limit`, so only the
@@ -521,20 +535,12 @@ impl SqliteStore {
         sort: &sql::SortSql,
     ) -> Result<Option<Vec<Row>>> {
         let q = &p.q;
-        let pred = p.pred();
         let mut args = p.params();
         let end = match q.limit() {
             Some(l) => i64::try_from(q.offset().saturating_add(l)).unwrap_or(i64::MAX),
             None => -1,
         };
-        let sql = format!(
-            "SELECT rowid, id, data, metadata, ({pred}) IS NULL OR {} FROM {} \
-             WHERE ({pred}) IS NOT false ORDER BY 5 DESC, {} LIMIT ?{}",
-            sort.complex,
-            self.table,
-            sort.terms,
-            args.len() + 1
-        );
+        let sql = self.sorted_sql(p, sort);
         args.push(&end);
         let mut out = Vec::new();
         let mut needs_core = false;
@@ -790,17 +796,21 @@ impl SqliteStore {
         self.update_rows(&rows)
     }
 
+    /// The statement of `count_in_engine`.
+    fn count_sql(&self, p: &Prepared) -> String {
+        format!(
+            "SELECT sum(ifnull(({}), {UNDECIDED})) FROM {}",
+            p.pred(),
+            self.table
+        )
+    }
+
     /// The number of rows the predicate holds for, in one pass that also counts the rows it
     /// leaves undecided (weighted by `UNDECIDED`, so both come from one sum and one evaluation
     /// of the predicate per row); None when there are any, for the core to decide.
     fn count_in_engine(&self, conn: &Connection, p: &Prepared) -> Result<Option<usize>> {
-        let sql = format!(
-            "SELECT sum(ifnull(({}), {UNDECIDED})) FROM {}",
-            p.pred(),
-            self.table
-        );
         let sum: Option<i64> = conn
-            .prepare_cached(&sql)
+            .prepare_cached(&self.count_sql(p))
             .and_then(|mut stmt| stmt.query_row(p.params().as_slice(), |r| r.get(0)))
             .map_err(op_err("count"))?;
         let sum = sum.unwrap_or(0);
@@ -997,13 +1007,14 @@ impl Store for SqliteStore {
                 }
                 return Ok(());
             }
-            self.scan_raw(
+            // Rows SQLite decided need no second look; the undecided ones go to the core.
+            self.scan_flagged(
                 conn,
-                &self.select_sql(&p),
+                &self.select_sql(&p, p.plan.metadata),
                 &p.params(),
-                |_, id, data, meta| {
+                |_, id, data, meta, undecided| {
                     let part = self.partial(&p.plan, id, data, meta)?;
-                    if !q.has_cond() || q.matches(&part)? {
+                    if !undecided || q.matches(&part)? {
                         each(&part);
                     }
                     Ok(true)
@@ -1566,6 +1577,159 @@ mod tests {
         time("search all", &mut || {
             assert_eq!(s.search(&QuerySpec::default()).unwrap().len(), n);
         });
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// Engine time (SQLite alone, rows stepped but not decoded) of the statements the store
+    /// runs for the benchmark workload's count and search, beside the store's own time, at
+    /// the workload's shape: run by hand with
+    /// `DK_BENCH_N=100000 cargo test -p dataknobs-core --release -- --ignored --nocapture sqlite_engine_time`.
+    #[test]
+    #[ignore]
+    fn sqlite_engine_time() {
+        const CITIES: [&str; 10] = [
+            "Amsterdam",
+            "Berlin",
+            "Cairo",
+            "Denver",
+            "Edinburgh",
+            "Florence",
+            "Geneva",
+            "Havana",
+            "Istanbul",
+            "Jakarta",
+        ];
+        const TAGS: [&str; 5] = ["red", "green", "blue", "vip", "eu"];
+        let n: usize = std::env::var("DK_BENCH_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100_000);
+        // A small LCG: the rows only need the workload's spread of values, not its exact ones.
+        let mut seed: u64 = 42;
+        let mut next = |m: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % m
+        };
+        let rows: Vec<Row> = (0..n)
+            .map(|i| {
+                let mut d = Map::new();
+                d.insert(
+                    "name".into(),
+                    Value::Str(format!("person-{:06}", next(1_000_000))),
+                );
+                d.insert("age".into(), Value::Int(18 + next(73) as i64));
+                d.insert("score".into(), Value::Float(next(100_000) as f64 / 1000.0));
+                d.insert("city".into(), Value::Str(CITIES[next(10) as usize].into()));
+                d.insert("active".into(), Value::Bool(next(2) == 0));
+                let tags = (0..next(4))
+                    .map(|_| Value::Str(TAGS[next(5) as usize].into()))
+                    .collect();
+                d.insert("tags".into(), Value::List(tags));
+                Row {
+                    id: format!("rec-{i:08}"),
+                    data: d,
+                    metadata: Map::new(),
+                }
+            })
+            .collect();
+        let path = tmpfile("engine");
+        let s = SqliteStore::open(&path, "records", 5.0, None, None, true).unwrap();
+        for chunk in rows.chunks(1000) {
+            s.create_batch(chunk.to_vec()).unwrap();
+        }
+        let best = |f: &mut dyn FnMut() -> usize| {
+            let mut best = f64::MAX;
+            let mut got = 0;
+            for _ in 0..7 {
+                let t = std::time::Instant::now();
+                got = f();
+                best = best.min(t.elapsed().as_secs_f64() * 1e3);
+            }
+            (best, got)
+        };
+        // Steps a statement to the end, reading nothing: SQLite's own time.
+        let engine = |sql: &str, args: &[&dyn rusqlite::ToSql]| {
+            s.with_conn(|c| {
+                let mut stmt = c.prepare(sql).map_err(op_err("bench"))?;
+                let mut rows = stmt.query(args).map_err(op_err("bench"))?;
+                let mut k = 0;
+                while rows.next().map_err(op_err("bench"))?.is_some() {
+                    k += 1;
+                }
+                Ok(k)
+            })
+            .unwrap()
+        };
+        let report = |label: &str, (ms, got): (f64, usize)| println!("{label:<44} {ms:8.2} ms  ({got})");
+        let city = filt("city", Op::Eq, Value::Str("Denver".into()));
+        let two = QuerySpec {
+            cond: Some(Cond::And(vec![
+                filt("city", Op::Eq, Value::Str("Denver".into())).cond.unwrap(),
+                filt("age", Op::Gt, Value::Int(60)).cond.unwrap(),
+            ])),
+            ..QuerySpec::default()
+        };
+        let t = &s.table;
+        report(
+            "engine: count(*)",
+            best(&mut || engine(&format!("SELECT count(*) FROM {t}"), &[])),
+        );
+        report(
+            "engine: bare json_extract city",
+            best(&mut || {
+                engine(
+                    &format!(
+                        "SELECT count(*) FROM {t} WHERE json_extract(data, '$.\"city\"') = 'Denver'"
+                    ),
+                    &[],
+                )
+            }),
+        );
+        report(
+            "engine: instr city",
+            best(&mut || {
+                engine(
+                    &format!("SELECT count(*) FROM {t} WHERE instr(data, '\"Denver\"') > 0"),
+                    &[],
+                )
+            }),
+        );
+        for (name, spec) in [("city", &city), ("city+age", &two)] {
+            let p = Prepared::new(spec, false).unwrap();
+            report(
+                &format!("engine: count {name}"),
+                best(&mut || engine(&s.count_sql(&p), &p.params())),
+            );
+            report(
+                &format!("store: count {name}"),
+                best(&mut || s.count(spec).unwrap()),
+            );
+            let mut search = spec.clone();
+            search.sort = vec![("age".into(), true)];
+            search.limit = Some(100);
+            let p = Prepared::new(&search, true).unwrap();
+            if let Some(sort) = &p.sort {
+                let sql = s.sorted_sql(&p, sort);
+                let mut args = p.params();
+                let end = 100i64;
+                args.push(&end);
+                report(
+                    &format!("engine: search {name} -age 100"),
+                    best(&mut || engine(&sql, &args)),
+                );
+            }
+            report(
+                &format!("store: search {name} -age 100"),
+                best(&mut || s.search(&search).unwrap().len()),
+            );
+        }
+        report(
+            "store: count all",
+            best(&mut || s.count(&QuerySpec::default()).unwrap()),
+        );
+        drop(s);
         let _ = std::fs::remove_file(&path);
     }
 

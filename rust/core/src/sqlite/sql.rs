@@ -337,12 +337,18 @@ impl Builder {
                     return Pred::exact(format!("(id = {})", self.param(S::Text(text.clone()))));
                 }
                 let quick = self.quick(s, &format!("\"{text}\""), text);
-                Pred::exact(format!(
-                    "({quick}COALESCE({} = 'text' AND {} = {}, false))",
-                    s.typ,
-                    s.v,
-                    self.param(S::Text(text.clone()))
-                ))
+                let x = self.param(S::Text(text.clone()));
+                if text.starts_with(['[', '{']) {
+                    // An array or object reads as its JSON text, which this one could be.
+                    return Pred::exact(format!(
+                        "({quick}COALESCE({} = 'text' AND {} = {x}, false))",
+                        s.typ, s.v
+                    ));
+                }
+                // No JSON type but a string reads as text this could equal (numbers and
+                // booleans read as numbers, arrays and objects as text starting with `[` or
+                // `{`), so the type needs no second look.
+                Pred::exact(format!("({quick}COALESCE({} = {x}, false))", s.v))
             }
             _ => self
                 .numeric(s, Op::Eq, x)
@@ -408,6 +414,82 @@ impl Builder {
         }
     }
 
+    /// A cheap test that is false only on rows the condition is false for, in every stored
+    /// form (`ODD_DATA` and `NUL_ESCAPE` rows too), or None: translate puts it ahead of
+    /// everything else, so most rows are ruled out without the guarded JSON tests (SQLite
+    /// evaluates a CASE's branches in order and stops at the first that holds).
+    fn needed(&mut self, c: &Cond) -> Option<String> {
+        match c {
+            Cond::Filter { field, op, value } => self.needed_leaf(field, *op, value),
+            Cond::And(items) => {
+                let parts: Vec<String> = items.iter().filter_map(|i| self.needed(i)).collect();
+                (!parts.is_empty()).then(|| format!("({})", parts.join(" AND ")))
+            }
+            Cond::Or(items) if !items.is_empty() => {
+                let parts = items
+                    .iter()
+                    .map(|i| self.needed(i))
+                    .collect::<Option<Vec<String>>>()?;
+                Some(format!("({})", parts.join(" OR ")))
+            }
+            // A test of what the inner condition needs says nothing of its complement.
+            _ => None,
+        }
+    }
+
+    fn needed_leaf(&mut self, field: &str, op: Op, x: &Value) -> Option<String> {
+        // Only a path into data (not `id`, not metadata) has its value in the data text.
+        if holds_nul(x) || Subject::of(field).is_none_or(|s| s.is_id) {
+            return None;
+        }
+        let members = match (op, x) {
+            (Op::Eq, _) => std::slice::from_ref(x),
+            (Op::In, Value::List(items)) if !items.is_empty() => items.as_slice(),
+            (Op::Gt | Op::Gte | Op::Lt | Op::Lte, _) => {
+                return self.needed_number(field, op, x);
+            }
+            _ => return None,
+        };
+        // A matching string is in the text verbatim, quotes and all, whatever wraps it.
+        let needles = members
+            .iter()
+            .map(|m| match m {
+                Value::Str(t) if raw_in_any_json(t) => Some(format!(
+                    "instr(data, {}) > 0",
+                    self.param(S::Text(format!("\"{t}\"")))
+                )),
+                _ => None,
+            })
+            .collect::<Option<Vec<String>>>()?;
+        Some(format!("({})", needles.join(" OR ")))
+    }
+
+    /// `field op x` read bare (`json_extract` alone) for a plain top-level field and a number
+    /// well inside `REAL_READS_EXACTLY`: on a number or boolean it is the answer (a stored
+    /// real SQLite reads an ulp off cannot cross a bound this far from the edges); a string,
+    /// list or dict reads as text, which SQLite orders after every number, so it is false only
+    /// where the reference's answer is false too (`<`, `<=`); tagged objects (Decimals,
+    /// datetimes, non-finite floats: keys starting with `$`, and `$map` data) are let through
+    /// by their `"$`. NULL (missing, None) rules nothing out.
+    fn needed_number(&mut self, field: &str, op: Op, x: &Value) -> Option<String> {
+        if field.contains('.') || !plain_segment(field) {
+            return None;
+        }
+        let inside = |f: f64| f == 0.0 || (1e-79..=1e109).contains(&f.abs());
+        let bound = match x {
+            Value::Int(i) if i.unsigned_abs() < (1 << 53) && *i != 0 => S::Integer(*i),
+            Value::Float(f) if f.is_finite() && *f != 0.0 && inside(*f) => S::Real(*f),
+            _ => return None,
+        };
+        let b = self.param(bound);
+        let dollar = self.param(S::Text("\"$".into()));
+        Some(format!(
+            "(json_extract(data, {}) {} {b} OR instr(data, {dollar}) > 0)",
+            json_path(&[field]),
+            sql_op(op)
+        ))
+    }
+
     fn cond(&mut self, c: &Cond) -> Pred {
         match c {
             Cond::Filter { field, op, value } => self.leaf(field, *op, value),
@@ -447,7 +529,10 @@ pub(crate) fn translate(c: &Cond) -> Where {
             } else {
                 ODD_DATA.to_string()
             };
-            format!("(CASE WHEN {odd} THEN NULL ELSE {p} END)")
+            match b.needed(c) {
+                Some(n) => format!("(CASE WHEN NOT {n} THEN false WHEN {odd} THEN NULL ELSE {p} END)"),
+                None => format!("(CASE WHEN {odd} THEN NULL ELSE {p} END)"),
+            }
         }
     };
     let (mut texts, params) = b.params.number(&[&sql], |n| format!("?{n}"));
