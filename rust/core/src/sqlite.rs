@@ -1662,11 +1662,14 @@ mod tests {
             })
             .unwrap()
         };
-        let report = |label: &str, (ms, got): (f64, usize)| println!("{label:<44} {ms:8.2} ms  ({got})");
+        let report =
+            |label: &str, (ms, got): (f64, usize)| println!("{label:<44} {ms:8.2} ms  ({got})");
         let city = filt("city", Op::Eq, Value::Str("Denver".into()));
         let two = QuerySpec {
             cond: Some(Cond::And(vec![
-                filt("city", Op::Eq, Value::Str("Denver".into())).cond.unwrap(),
+                filt("city", Op::Eq, Value::Str("Denver".into()))
+                    .cond
+                    .unwrap(),
                 filt("age", Op::Gt, Value::Int(60)).cond.unwrap(),
             ])),
             ..QuerySpec::default()

@@ -530,7 +530,9 @@ pub(crate) fn translate(c: &Cond) -> Where {
                 ODD_DATA.to_string()
             };
             match b.needed(c) {
-                Some(n) => format!("(CASE WHEN NOT {n} THEN false WHEN {odd} THEN NULL ELSE {p} END)"),
+                Some(n) => {
+                    format!("(CASE WHEN NOT {n} THEN false WHEN {odd} THEN NULL ELSE {p} END)")
+                }
                 None => format!("(CASE WHEN {odd} THEN NULL ELSE {p} END)"),
             }
         }
