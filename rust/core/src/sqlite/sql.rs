@@ -617,15 +617,37 @@ mod tests {
         assert!(!exact(f("tags.0", Op::Eq, Value::Int(1))));
         assert!(!exact(f("d", Op::Eq, Value::Decimal("1".into()))));
         let w = translate(&f("city", Op::Eq, Value::Str("Denver".into())));
+        // The cheap substring test comes first, ahead of the guards; equality reads no type.
         assert_eq!(
             w.params,
-            vec![S::Text("\"Denver\"".into()), S::Text("Denver".into())]
+            vec![
+                S::Text("\"Denver\"".into()),
+                S::Text("\"Denver\"".into()),
+                S::Text("Denver".into())
+            ]
         );
         assert!(
-            w.sql.contains("?2") && w.sql.contains("\\u0000"),
+            w.sql.starts_with("(CASE WHEN NOT (instr(data, ?1) > 0) THEN false WHEN ")
+                && w.sql.contains("?3")
+                && w.sql.contains("\\u0000")
+                && !w.sql.contains("json_type"),
             "{}",
             w.sql
         );
+        // Numbers: a bare json_extract first, tags let through by their `"$`.
+        let n = translate(&f("age", Op::Gt, Value::Int(60))).sql;
+        assert!(
+            n.starts_with("(CASE WHEN NOT (json_extract(data, '$.\"age\"') > ?1 OR instr(data, ?2) > 0)"),
+            "{n}"
+        );
+        // Nothing to test cheaply on metadata, ids or a NOT.
+        for c in [
+            f("metadata.m", Op::Eq, Value::Str("a".into())),
+            f("id", Op::Eq, Value::Str("a".into())),
+            Cond::Not(Box::new(f("s", Op::Eq, Value::Str("a".into())))),
+        ] {
+            assert!(!translate(&c).sql.starts_with("(CASE WHEN NOT"), "{c:?}");
+        }
         // Numbers never read text, so rows with an escaped NUL stay decided.
         assert!(!translate(&f("n", Op::Lt, Value::Int(3)))
             .sql
