@@ -627,7 +627,8 @@ mod tests {
             ]
         );
         assert!(
-            w.sql.starts_with("(CASE WHEN NOT (instr(data, ?1) > 0) THEN false WHEN ")
+            w.sql
+                .starts_with("(CASE WHEN NOT (instr(data, ?1) > 0) THEN false WHEN ")
                 && w.sql.contains("?3")
                 && w.sql.contains("\\u0000")
                 && !w.sql.contains("json_type"),
@@ -637,7 +638,9 @@ mod tests {
         // Numbers: a bare json_extract first, tags let through by their `"$`.
         let n = translate(&f("age", Op::Gt, Value::Int(60))).sql;
         assert!(
-            n.starts_with("(CASE WHEN NOT (json_extract(data, '$.\"age\"') > ?1 OR instr(data, ?2) > 0)"),
+            n.starts_with(
+                "(CASE WHEN NOT (json_extract(data, '$.\"age\"') > ?1 OR instr(data, ?2) > 0)"
+            ),
             "{n}"
         );
         // Nothing to test cheaply on metadata, ids or a NOT.
