@@ -72,8 +72,13 @@ iso_text = st.one_of(
         ]
     ),
 )
+# Strings that read like the JSON text of a list or dict (SQLite's json_extract returns that
+# text for one, so string equality there also checks the stored type) or hold `"$` (the start
+# of a tag, which lets rows past the SQLite translation's cheap numeric test).
+json_like_text = st.sampled_from(["[0,1]", "[]", "[1]", "[0]", '{"y":0}', "{}", "$x", '"$'])
 scalars = st.one_of(
     st.none(),
+    json_like_text,
     st.booleans(),
     st.integers(-5, 5),
     tenths,
@@ -93,6 +98,19 @@ field_values: dict[str, st.SearchStrategy[Any]] = {
         {"x": st.integers(-2, 2), "deep": st.fixed_dictionaries({"y": short_text})}
     ),
     "a.b": st.integers(-2, 2),
+    # One field of every JSON type at once, so each operator meets each pairing of types (the
+    # SQL translations decide by the stored type: 1 = "1" is false, True == 1, 1 == 1.0).
+    "x": st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-2, 2),
+        st.sampled_from([0.0, -0.0, 1.0, 0.5, 2**53 + 1, -(2**63), 2**63 - 1]),
+        st.sampled_from(["1", "a", "A", "K", "\u212a", "\u017f", "\u0130", "ß", "", "a%"]),
+        json_like_text,
+        short_text,
+        st.lists(st.integers(0, 1), max_size=2),
+        st.fixed_dictionaries({"y": st.integers(0, 1)}),
+    ),
 }
 FIELDS = [
     "a",
@@ -107,6 +125,8 @@ FIELDS = [
     "n.deep.y",
     "n.nope",
     "a.b",
+    "x",
+    "x.y",
     "id",
     "missing",
     "metadata.m",
@@ -136,7 +156,8 @@ def filters(draw: st.DrawFn) -> Filter:
             st.one_of(st.lists(scalars, min_size=2, max_size=2), st.lists(scalars, max_size=3))
         )
     elif op in (Operator.LIKE, Operator.NOT_LIKE):
-        value = draw(st.text(alphabet="aAbB%_.z", max_size=4))
+        # Letters whose case folds across ASCII (KELVIN SIGN, LONG S, dotted I) too.
+        value = draw(st.text(alphabet="aAbB%_.zkKsSiI\u212a", max_size=4))
     elif op == Operator.REGEX:
         value = draw(
             st.sampled_from(

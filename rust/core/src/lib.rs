@@ -12,6 +12,7 @@ pub mod memory;
 pub mod num;
 pub(crate) mod outcome;
 pub mod postgres;
+mod pred;
 pub mod query;
 pub mod row;
 pub mod s3;

@@ -1,11 +1,7 @@
 //! Conditions and sort keys translated to SQL over the JSONB columns.
 //!
-//! A condition becomes one predicate in SQL's three-valued logic: true for rows that certainly
-//! match, false for rows that certainly do not, NULL for rows the translation cannot decide.
-//! SQL's AND, OR and NOT are Kleene's, under which an undecided part leaves a row undecided
-//! only when its value could change the answer, so the unknowns compose soundly. The store
-//! keeps the rows that are not false and applies the compiled query (the reference semantics)
-//! to the undecided ones; a translation can only ever cost speed, never correctness.
+//! A condition becomes one three-valued predicate (crate::pred: true, false, or NULL for rows
+//! the translation cannot decide; the store applies the compiled query to the undecided ones).
 //!
 //! Leaves yield NULL only on purpose: a missing field is false (every leaf tests its type or
 //! wraps itself in `COALESCE(.., false)`). Values are bound as text parameters and cast in SQL;
@@ -13,97 +9,9 @@
 
 use crate::iso;
 use crate::num::{cmp_num, Num};
+use crate::pred::{and2, holds_nul, Params, Pred, FALSE, TRUE};
 use crate::query::{Cond, Op};
 use crate::value::Value;
-
-/// A translated condition: three-valued SQL, and whether it can ever be NULL.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Pred {
-    sql: String,
-    exact: bool,
-}
-
-const TRUE: &str = "true";
-const FALSE: &str = "false";
-const MAYBE: &str = "(NULL::boolean)";
-const MARK_OPEN: char = '\u{1}';
-const MARK_CLOSE: char = '\u{2}';
-
-impl Pred {
-    fn exact(s: impl Into<String>) -> Pred {
-        Pred {
-            sql: s.into(),
-            exact: true,
-        }
-    }
-
-    /// Undecided where `possible` holds, false elsewhere.
-    fn unknown_where(possible: &str) -> Pred {
-        match possible {
-            FALSE => Pred::exact(FALSE),
-            TRUE => Pred {
-                sql: MAYBE.into(),
-                exact: false,
-            },
-            p => Pred {
-                sql: format!("(CASE WHEN {p} THEN NULL ELSE false END)"),
-                exact: false,
-            },
-        }
-    }
-
-    /// Three-valued SQL that may be NULL.
-    fn inexact(sql: String) -> Pred {
-        Pred { sql, exact: false }
-    }
-
-    pub(crate) fn is_exact(&self) -> bool {
-        self.exact
-    }
-
-    pub(crate) fn sql(&self) -> &str {
-        &self.sql
-    }
-
-    fn not(self) -> Pred {
-        let sql = match self.sql.as_str() {
-            TRUE => FALSE.to_string(),
-            FALSE => TRUE.to_string(),
-            MAYBE => MAYBE.to_string(),
-            other => format!("(NOT {other})"),
-        };
-        Pred {
-            sql,
-            exact: self.exact,
-        }
-    }
-
-    fn join(items: Vec<Pred>, and: bool) -> Pred {
-        let (unit, zero, word) = if and {
-            (TRUE, FALSE, " AND ")
-        } else {
-            (FALSE, TRUE, " OR ")
-        };
-        if items.iter().any(|p| p.sql == zero) {
-            return Pred::exact(zero);
-        }
-        let kept: Vec<Pred> = items.into_iter().filter(|p| p.sql != unit).collect();
-        let exact = kept.iter().all(Pred::is_exact);
-        let sql = match kept.len() {
-            0 => unit.to_string(),
-            1 => kept[0].sql.clone(),
-            _ => {
-                let parts: Vec<&str> = kept.iter().map(|p| p.sql.as_str()).collect();
-                format!("({})", parts.join(word))
-            }
-        };
-        Pred { sql, exact }
-    }
-}
-
-fn and2(a: Pred, b: Pred) -> Pred {
-    Pred::join(vec![a, b], true)
-}
 
 /// A SQL string literal for `s` (field paths in expressions, the table name in catalog
 /// look-ups). An escape string (`E'...'`, backslash and quote escaped) reads the same whatever
@@ -259,15 +167,13 @@ impl Subject {
 }
 
 struct Builder {
-    params: Vec<String>,
+    params: Params<String>,
 }
 
 impl Builder {
-    /// A placeholder for a bound value. Simplification may drop the predicate that uses it,
-    /// so placeholders are numbered only once the final predicate is known (`finish`).
+    /// A placeholder for a bound value (numbered by `Translated::numbered`).
     fn param(&mut self, text: String) -> String {
-        self.params.push(text);
-        format!("{MARK_OPEN}{}{MARK_CLOSE}", self.params.len() - 1)
+        self.params.mark(text)
     }
 
     fn leaf(&mut self, field: &str, op: Op, x: &Value) -> Pred {
@@ -504,21 +410,13 @@ impl Builder {
     }
 }
 
-/// Whether a filter value is or holds a str with NUL.
-fn holds_nul(v: &Value) -> bool {
-    match v {
-        Value::Str(s) => s.contains('\0'),
-        Value::List(items) => items.iter().any(holds_nul),
-        Value::Map(m) => m.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
-        _ => false,
-    }
-}
-
 /// The translation of a condition.
 pub(crate) fn translate(c: &Cond) -> Translated {
-    let mut b = Builder { params: Vec::new() };
+    let mut b = Builder {
+        params: Params::new(),
+    };
     let pred = b.cond(c);
-    let hint = if pred.sql == FALSE {
+    let hint = if pred.sql() == FALSE {
         None
     } else {
         b.containment(c)
@@ -533,7 +431,7 @@ pub(crate) fn translate(c: &Cond) -> Translated {
 pub(crate) struct Translated {
     pub pred: Pred,
     hint: Option<String>,
-    params: Vec<String>,
+    params: Params<String>,
 }
 
 impl Translated {
@@ -547,30 +445,7 @@ impl Translated {
     }
 
     fn number(&self, texts: &[&str]) -> (Vec<String>, Vec<String>) {
-        let mut slot: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
-        let mut used: Vec<String> = Vec::new();
-        let mut outs = Vec::with_capacity(texts.len());
-        for text in texts {
-            let mut out = String::with_capacity(text.len());
-            let mut rest = *text;
-            while let Some(start) = rest.find(MARK_OPEN) {
-                out.push_str(&rest[..start]);
-                let after = &rest[start + MARK_OPEN.len_utf8()..];
-                let Some(end) = after.find(MARK_CLOSE) else {
-                    break;
-                };
-                let index = after[..end].parse::<usize>().unwrap_or(usize::MAX);
-                let n = *slot.entry(index).or_insert_with(|| {
-                    used.push(self.params.get(index).cloned().unwrap_or_default());
-                    used.len()
-                });
-                out.push_str(&format!("${n}::text"));
-                rest = &after[end + MARK_CLOSE.len_utf8()..];
-            }
-            out.push_str(rest);
-            outs.push(out);
-        }
-        (outs, used)
+        self.params.number(texts, |n| format!("${n}::text"))
     }
 }
 
@@ -621,6 +496,7 @@ pub(crate) fn sort_sql(sort: &[(String, bool)]) -> Option<SortSql> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pred::MAYBE;
 
     fn f(field: &str, op: Op, value: Value) -> Cond {
         Cond::Filter {
@@ -640,10 +516,7 @@ mod tests {
             vec!["{\"n\":\"x\"}".to_string(), "\"x\"".to_string()]
         );
         assert!(hint.contains("data @> $1::text::jsonb"), "{hint}");
-        assert!(
-            sql.contains("$2::text") && !sql.contains(MARK_OPEN),
-            "{sql}"
-        );
+        assert!(sql.contains("$2::text") && !sql.contains('\u{1}'), "{sql}");
         let exact = |c: Cond| translate(&c).pred.is_exact();
         // Numbers are decided in SQL but for odd Decimals, so the predicate may be NULL.
         assert!(!exact(f("n", Op::Gt, Value::Int(1))));
