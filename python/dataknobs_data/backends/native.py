@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from .. import _native
 from ..aggregation import Metrics, aggregation_spec
+from ..arrow import arrow_spec, picked_fields
 from ..database import (
     AnyQuery,
     AsyncDatabase,
@@ -28,6 +29,8 @@ from ..records import Record
 from ..streaming import StreamConfig
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from ..transactions import Batch
 
 Row = tuple[str, dict[str, Any], dict[str, Any]]
@@ -263,6 +266,19 @@ class NativeSyncDatabase(_NativeStoreHolder, SyncDatabase):
         finally:
             cursor.close()
 
+    def _arrow_stream(
+        self,
+        query: AnyQuery | None,
+        columns: Sequence[str] | None,
+        schema: pa.Schema | None,
+        batch_size: int,
+    ) -> Any | None:
+        """The store's cursor read into RecordBatches in Rust (``_native.ArrowStream``)."""
+        picked = picked_fields(columns, schema)
+        prefetch = StreamConfig().prefetch
+        cursor = self._call("stream", arrow_spec(query, picked), batch_size, prefetch)
+        return _arrow_stream_of(cursor, schema, picked)
+
 
 class NativeAsyncDatabase(_NativeStoreHolder, AsyncDatabase):
     """Async database over a native store: each call is one await on a Rust future."""
@@ -404,6 +420,29 @@ class NativeAsyncDatabase(_NativeStoreHolder, AsyncDatabase):
                     yield record
         finally:
             cursor.close()
+
+    async def _arrow_stream(
+        self,
+        query: AnyQuery | None,
+        columns: Sequence[str] | None,
+        schema: pa.Schema | None,
+        batch_size: int,
+    ) -> Any | None:
+        """The store's cursor read into RecordBatches in Rust (``_native.ArrowStream``)."""
+        picked = picked_fields(columns, schema)
+        prefetch = StreamConfig().prefetch
+        spec = arrow_spec(query, picked)
+        cursor = await self._call("stream", spec, batch_size, prefetch)
+        return _arrow_stream_of(cursor, schema, picked)
+
+
+def _arrow_stream_of(cursor: Any, schema: pa.Schema | None, picked: list[str] | None) -> Any:
+    """An ``ArrowStream`` over a native cursor; None for a store whose cursor is Python's
+    (DuckDB), whose records then take the Python path."""
+    if not isinstance(cursor, _native.Cursor):
+        cursor.close()
+        return None
+    return _native.ArrowStream(cursor, schema, picked)
 
 
 def _upsert_row(id_or_record: str | Record, record: Record | None) -> Row:

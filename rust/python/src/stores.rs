@@ -462,7 +462,7 @@ store_class!(SqliteStore {
     }
 });
 
-type SharedCursor = Arc<tokio::sync::Mutex<Option<Pages>>>;
+pub(crate) type SharedCursor = Arc<tokio::sync::Mutex<Option<Pages>>>;
 
 /// A core cursor of either kind of page.
 pub(crate) enum Pages {
@@ -471,7 +471,7 @@ pub(crate) enum Pages {
 }
 
 /// A page of either kind, converted to Python rows the same way.
-enum PageRows {
+pub(crate) enum PageRows {
     Rows(Vec<Row>),
     Text(Vec<TextRow>),
 }
@@ -484,7 +484,7 @@ impl Pages {
         })
     }
 
-    fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         match self {
             Pages::Rows(c) => c.close(),
             Pages::Text(c) => c.close(),
@@ -513,6 +513,11 @@ impl Cursor {
         Cursor {
             inner: Arc::new(tokio::sync::Mutex::new(Some(cursor))),
         }
+    }
+
+    /// The cursor's pages, for a reader that takes them in Rust (`ArrowStream`).
+    pub(crate) fn shared(&self) -> SharedCursor {
+        Arc::clone(&self.inner)
     }
 }
 
@@ -567,7 +572,7 @@ impl Page {
     }
 }
 
-async fn next_page(
+pub(crate) async fn next_page(
     inner: SharedCursor,
     timeout: Option<Duration>,
 ) -> BridgeResult<Option<PageRows>> {
