@@ -3,6 +3,7 @@ projection, and a stream abandoned midway."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,10 +11,11 @@ import pyarrow as pa
 import pytest
 
 from dataknobs_data import AsyncDatabase, Query, Record, SyncDatabase, _native
-from dataknobs_data.exceptions import SerializationError
+from dataknobs_data.exceptions import DuplicateRecordError, SerializationError
 from dataknobs_data.factory import async_database_factory, database_factory
 
 from .conftest import BACKENDS
+from .test_pandas import by_id, typed_records
 
 
 def _open(name: str, tmp_path: Path) -> SyncDatabase:
@@ -104,3 +106,56 @@ async def test_async_native_stream(tmp_path: Path) -> None:
         await adb.clear()
     finally:
         await adb.close()
+
+
+def test_write_arrow_builds_rows_in_rust(native_db: SyncDatabase) -> None:
+    table = pa.table(
+        {
+            "id": pa.array(["a", None, "c"]),
+            "n": pa.array([1, None, 3], pa.int32()),
+            "when": pa.array([0, 1_000_000, None], pa.timestamp("us", tz="UTC")),
+            "tags": pa.array([["x"], [], None], pa.list_(pa.string())),
+        }
+    )
+    ids = native_db.write_arrow(table)
+    assert ids[0] == "a" and ids[2] == "c" and len(ids[1]) == 36
+    back = {r.id: r.data for r in native_db.all()}
+    # A nullable id column stays a data field too (to_arrow's own id column does not).
+    assert back["a"]["n"] == 1 and back["a"]["id"] == "a" and back["a"]["tags"] == ["x"]
+    assert back[ids[1]]["n"] is None and back[ids[1]]["when"].timestamp() == 1.0
+    # One create_batch per batch: a batch with a taken id writes nothing of itself.
+    again = pa.table({"id": ["new", "a"], "n": [5, 6]}).to_batches(max_chunksize=1)
+    with pytest.raises(DuplicateRecordError):
+        native_db.write_arrow(again)
+    assert native_db.read("new") is not None and native_db.count() == 4
+    assert native_db.write_arrow([]) == []
+    odd = pa.table({"id": ["z"], "c": pa.array(["v"]).dictionary_encode()})
+    with pytest.raises(SerializationError, match="record 'z', field 'c': Arrow type"):
+        native_db.write_arrow(odd)
+    with pytest.raises(ValueError, match="__arrow_c_stream__"):
+        native_db._ensure_store().create_from_arrow(object())  # type: ignore[attr-defined]
+
+
+def test_to_arrow_then_write_arrow_round_trips(native_db: SyncDatabase, tmp_path: Path) -> None:
+    native_db.create_batch(typed_records())
+    copy = _open("memory", tmp_path)
+    assert copy.write_arrow(native_db.to_arrow()) == [f"r{i}" for i in range(10)]
+    assert by_id(copy.all()) == by_id(typed_records())
+
+
+def test_to_pandas_keeps_nulls_out_of_int_columns(native_db: SyncDatabase) -> None:
+    native_db.create_batch([Record({"n": 1, "ok": True}, id="a"), Record({"n": None}, id="b")])
+    df = native_db.to_pandas(Query().sort_by("n"))
+    assert str(df["n"].dtype) == "Int64" and str(df["ok"].dtype) == "boolean"
+    assert df["n"].isna().tolist() == [False, True] and list(df["id"]) == ["a", "b"]
+
+
+def test_to_polars(native_db: SyncDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+    import polars as pl
+
+    native_db.create_batch(_rows(4))
+    frame = native_db.to_polars(columns=["n"])
+    assert isinstance(frame, pl.DataFrame) and frame["n"].to_list() == [0, 1, 2, 3]
+    monkeypatch.setitem(sys.modules, "polars", None)
+    with pytest.raises(ImportError, match=r"dataknobs-data\[polars\]"):
+        native_db.to_polars()

@@ -63,6 +63,26 @@ def _pa() -> Any:
     return pyarrow
 
 
+def _polars() -> Any:
+    try:
+        import polars
+    except ImportError as exc:
+        raise ImportError(
+            "to_polars needs polars: pip install 'dataknobs-data[polars]'"
+        ) from exc
+    return polars
+
+
+def table_to_pandas(table: pa.Table) -> Any:
+    """``table.to_pandas()`` with int and bool columns as pandas' nullable ``Int64`` and
+    ``boolean`` (NumPy's would turn a column with a null into floats or objects)."""
+    import pandas as pd
+
+    pa = _pa()
+    nullable = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+    return table.to_pandas(types_mapper=nullable.get)
+
+
 def _is_json(field: pa.Field) -> bool:
     return bool(field.metadata) and field.metadata.get(JSON_KEY) == JSON_VALUE
 
@@ -158,6 +178,18 @@ def _arrow_batches(data: Any) -> Iterator[Any]:
         yield from data
 
 
+def arrow_source(data: Any) -> Any | None:
+    """``data`` as an object with ``__arrow_c_stream__`` (None when it holds no batches):
+    a Table, RecordBatch or reader as it is, an iterable of batches as one Table."""
+    if hasattr(data, "__arrow_c_stream__"):
+        return data
+    pa = _pa()
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    batches = list(data)
+    return pa.Table.from_batches(batches) if batches else None
+
+
 def _pages(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
     page: list[Record] = []
     for record in records:
@@ -249,15 +281,54 @@ class ArrowMixin:
         stream = db.stream_read(_project(query), StreamConfig(batch_size=batch_size))
         return pager.table([pager.batch(page) for page in _pages(stream, batch_size)])
 
+    def to_pandas(
+        self,
+        query: AnyQuery | None = None,
+        columns: Sequence[str] | None = None,
+        *,
+        schema: pa.Schema | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Any:
+        """The matching records as a ``pandas.DataFrame``: :meth:`to_arrow`'s table, with
+        nullable ``Int64`` / ``boolean`` columns so a null never turns ints into floats."""
+        table = self.to_arrow(query, columns, schema=schema, batch_size=batch_size)
+        return table_to_pandas(table)
+
+    def to_polars(
+        self,
+        query: AnyQuery | None = None,
+        columns: Sequence[str] | None = None,
+        *,
+        schema: pa.Schema | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Any:
+        """The matching records as a ``polars.DataFrame`` over :meth:`to_arrow`'s buffers.
+
+        Raises:
+            ImportError: polars is not installed (``pip install dataknobs-data[polars]``).
+        """
+        pl = _polars()
+        return pl.from_arrow(self.to_arrow(query, columns, schema=schema, batch_size=batch_size))
+
     def write_arrow(self, data: Any, *, id_column: str = ID_COLUMN) -> list[str]:
         """Create one record per row of a Table, a RecordBatch or an iterable of batches,
         one ``create_batch`` per batch (each all or nothing); the ids in order.
         ``id_column`` holds the ids (a row without one gets a new uuid4)."""
+        native = self._arrow_writer()
+        if native is not None:
+            source = arrow_source(data)
+            return [] if source is None else list(native(source, id_column))
         db: Any = self
         ids: list[str] = []
         for batch in _arrow_batches(data):
             ids.extend(db.create_batch(batch_to_records(batch, id_column)))
         return ids
+
+    def _arrow_writer(self) -> Any | None:
+        """The store's ``create_from_arrow`` (rows built in Rust, one ``create_batch`` per
+        batch), or None where records must pass through Python (no native store, or a
+        validation schema to check them against)."""
+        return None
 
 
 def _native_batches(native: Any) -> Iterator[pa.RecordBatch]:
@@ -320,13 +391,50 @@ class AsyncArrowMixin:
         stream = db.stream_read(_project(query), StreamConfig(batch_size=batch_size))
         return pager.table([pager.batch(page) async for page in _apages(stream, batch_size)])
 
+    async def to_pandas(
+        self,
+        query: AnyQuery | None = None,
+        columns: Sequence[str] | None = None,
+        *,
+        schema: pa.Schema | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Any:
+        """The matching records as a ``pandas.DataFrame`` (see ArrowMixin.to_pandas)."""
+        table = await self.to_arrow(query, columns, schema=schema, batch_size=batch_size)
+        return table_to_pandas(table)
+
+    async def to_polars(
+        self,
+        query: AnyQuery | None = None,
+        columns: Sequence[str] | None = None,
+        *,
+        schema: pa.Schema | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Any:
+        """The matching records as a ``polars.DataFrame`` (see ArrowMixin.to_polars).
+
+        Raises:
+            ImportError: polars is not installed (``pip install dataknobs-data[polars]``).
+        """
+        pl = _polars()
+        table = await self.to_arrow(query, columns, schema=schema, batch_size=batch_size)
+        return pl.from_arrow(table)
+
     async def write_arrow(self, data: Any, *, id_column: str = ID_COLUMN) -> list[str]:
         """Create one record per row, one ``create_batch`` per batch; the ids in order."""
+        native = self._arrow_writer()
+        if native is not None:
+            source = arrow_source(data)
+            return [] if source is None else list(await native(source, id_column))
         db: Any = self
         ids: list[str] = []
         for batch in _arrow_batches(data):
             ids.extend(await db.create_batch(batch_to_records(batch, id_column)))
         return ids
+
+    def _arrow_writer(self) -> Any | None:
+        """The store's ``create_from_arrow_async``, or None (see ArrowMixin)."""
+        return None
 
 
 async def _anative_batches(native: Any) -> AsyncIterator[pa.RecordBatch]:

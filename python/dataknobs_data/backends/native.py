@@ -127,6 +127,12 @@ class _NativeStoreHolder:
                 out.append((kind, rows_for_write(records)))
         return out
 
+    def _native_writer(self, name: str) -> Any | None:
+        # A validation schema checks each record in Python; DuckDB's store is Python's own.
+        if getattr(self, "_schema_guard", None) is not None:
+            return None
+        return getattr(self._ensure_store(), name, None)
+
     def _shut(self) -> None:
         store, self._store = self._store, None
         if not self._closed:
@@ -265,6 +271,10 @@ class NativeSyncDatabase(_NativeStoreHolder, SyncDatabase):
                 yield from records_from_rows(page)
         finally:
             cursor.close()
+
+    def _arrow_writer(self) -> Any | None:
+        """The store's ``create_from_arrow`` (rows built from the batches in Rust)."""
+        return self._native_writer("create_from_arrow")
 
     def _arrow_stream(
         self,
@@ -420,6 +430,19 @@ class NativeAsyncDatabase(_NativeStoreHolder, AsyncDatabase):
                     yield record
         finally:
             cursor.close()
+
+    def _arrow_writer(self) -> Any | None:
+        """The store's ``create_from_arrow_async`` (rows built from the batches in Rust)."""
+        if not self.ASYNC_INLINE:
+            return self._native_writer("create_from_arrow_async")
+        write = self._native_writer("create_from_arrow")
+        if write is None:
+            return None
+
+        async def inline(source: Any, id_column: str) -> list[str]:
+            return list(write(source, id_column))
+
+        return inline
 
     async def _arrow_stream(
         self,

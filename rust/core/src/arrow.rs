@@ -517,6 +517,196 @@ pub fn decode_for_schema(rows: &[TextRow], schema: &Schema, strict: bool) -> Res
     Ok(out)
 }
 
+/// The UTC offset a timestamp column's zone names: `UTC`/`Z` or a fixed `+HH:MM` offset. A
+/// named zone (`Europe/Paris`) needs a zone database this crate does not carry: its values
+/// are read as the same instants at offset 0.
+fn zone_offset(tz: &str) -> i32 {
+    let t = tz.trim();
+    if let Some(sign) = t.chars().next().filter(|c| *c == '+' || *c == '-') {
+        let digits: String = t[1..].chars().filter(|c| c.is_ascii_digit()).collect();
+        if digits.len() == 4 {
+            let hours: i32 = digits[..2].parse().unwrap_or(0);
+            let minutes: i32 = digits[2..].parse().unwrap_or(0);
+            let secs = hours * 3600 + minutes * 60;
+            return if sign == '-' { -secs } else { secs };
+        }
+    }
+    0
+}
+
+fn timestamp_value(raw: i64, unit: &TimeUnit, tz: Option<&str>) -> Option<Value> {
+    let utc = match unit {
+        TimeUnit::Second => chrono::DateTime::from_timestamp(raw, 0),
+        TimeUnit::Millisecond => chrono::DateTime::from_timestamp_millis(raw),
+        TimeUnit::Microsecond => chrono::DateTime::from_timestamp_micros(raw),
+        // The value model keeps microseconds, as Python's datetime does.
+        TimeUnit::Nanosecond => chrono::DateTime::from_timestamp_micros(raw.div_euclid(1_000)),
+    }?
+    .naive_utc();
+    let offset_seconds = tz.map(zone_offset);
+    let naive = match offset_seconds {
+        Some(off) => utc.checked_add_signed(chrono::TimeDelta::seconds(i64::from(off)))?,
+        None => utc,
+    };
+    Some(Value::DateTime(crate::value::DateTimeValue {
+        naive,
+        offset_seconds,
+    }))
+}
+
+/// The value at row `i` of `array`; `json`: the column holds tagged JSON text. `Err` carries
+/// what went wrong, for the caller to name the record and field.
+fn value_at(array: &dyn arrow_array::Array, i: usize, json: bool) -> std::result::Result<Value, String> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types as t;
+    if array.is_null(i) {
+        return Ok(Value::Null);
+    }
+    let text = |s: &str| -> std::result::Result<Value, String> {
+        if json {
+            codec::decode_json(s).map_err(|e| detail(&e))
+        } else {
+            Ok(Value::Str(s.to_string()))
+        }
+    };
+    let int = |v: i64| Ok(Value::Int(v));
+    Ok(match array.data_type() {
+        DataType::Boolean => Value::Bool(array.as_boolean().value(i)),
+        DataType::Int8 => return int(array.as_primitive::<t::Int8Type>().value(i).into()),
+        DataType::Int16 => return int(array.as_primitive::<t::Int16Type>().value(i).into()),
+        DataType::Int32 => return int(array.as_primitive::<t::Int32Type>().value(i).into()),
+        DataType::Int64 => return int(array.as_primitive::<t::Int64Type>().value(i)),
+        DataType::UInt8 => return int(array.as_primitive::<t::UInt8Type>().value(i).into()),
+        DataType::UInt16 => return int(array.as_primitive::<t::UInt16Type>().value(i).into()),
+        DataType::UInt32 => return int(array.as_primitive::<t::UInt32Type>().value(i).into()),
+        DataType::UInt64 => {
+            let v = array.as_primitive::<t::UInt64Type>().value(i);
+            return i64::try_from(v)
+                .map(Value::Int)
+                .map_err(|_| format!("{v} is beyond the 64-bit signed range"));
+        }
+        DataType::Float32 => Value::Float(array.as_primitive::<t::Float32Type>().value(i).into()),
+        DataType::Float64 => Value::Float(array.as_primitive::<t::Float64Type>().value(i)),
+        DataType::Utf8 => return text(array.as_string::<i32>().value(i)),
+        DataType::LargeUtf8 => return text(array.as_string::<i64>().value(i)),
+        DataType::Utf8View => return text(array.as_string_view().value(i)),
+        DataType::Binary => Value::Bytes(array.as_binary::<i32>().value(i).to_vec()),
+        DataType::LargeBinary => Value::Bytes(array.as_binary::<i64>().value(i).to_vec()),
+        DataType::BinaryView => Value::Bytes(array.as_binary_view().value(i).to_vec()),
+        DataType::FixedSizeBinary(_) => Value::Bytes(array.as_fixed_size_binary().value(i).to_vec()),
+        DataType::Date32 => {
+            let days = array.as_primitive::<t::Date32Type>().value(i);
+            chrono::NaiveDate::from_num_days_from_ce_opt(days + EPOCH_DAYS)
+                .map(Value::Date)
+                .ok_or_else(|| format!("day {days} is out of range"))?
+        }
+        DataType::Date64 => {
+            let ms = array.as_primitive::<t::Date64Type>().value(i);
+            chrono::DateTime::from_timestamp_millis(ms)
+                .map(|d| Value::Date(d.date_naive()))
+                .ok_or_else(|| format!("{ms} ms is out of range"))?
+        }
+        DataType::Timestamp(unit, tz) => {
+            let raw = match unit {
+                TimeUnit::Second => array.as_primitive::<t::TimestampSecondType>().value(i),
+                TimeUnit::Millisecond => array.as_primitive::<t::TimestampMillisecondType>().value(i),
+                TimeUnit::Microsecond => array.as_primitive::<t::TimestampMicrosecondType>().value(i),
+                TimeUnit::Nanosecond => array.as_primitive::<t::TimestampNanosecondType>().value(i),
+            };
+            timestamp_value(raw, unit, tz.as_deref())
+                .ok_or_else(|| format!("timestamp {raw} is out of range"))?
+        }
+        DataType::Decimal128(_, _) => {
+            Value::Decimal(array.as_primitive::<t::Decimal128Type>().value_as_string(i))
+        }
+        DataType::List(_) => list_value(array.as_list::<i32>().value(i).as_ref())?,
+        DataType::LargeList(_) => list_value(array.as_list::<i64>().value(i).as_ref())?,
+        DataType::FixedSizeList(_, _) => list_value(array.as_fixed_size_list().value(i).as_ref())?,
+        DataType::Struct(fields) => {
+            let s = array.as_struct();
+            let mut m = Map::with_capacity(fields.len());
+            for (f, col) in fields.iter().zip(s.columns()) {
+                m.insert(f.name().clone(), value_at(col.as_ref(), i, is_json(f))?);
+            }
+            Value::Map(m)
+        }
+        other => {
+            return Err(format!(
+                "Arrow type {} is not supported (cast it first, e.g. a dictionary column to \
+                 its values)",
+                type_name(other)
+            ))
+        }
+    })
+}
+
+fn list_value(items: &dyn arrow_array::Array) -> std::result::Result<Value, String> {
+    (0..items.len())
+        .map(|j| value_at(items, j, false))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map(Value::List)
+}
+
+/// Rows of a RecordBatch, for writing: `id_column` (when the batch has it) gives each row's
+/// id — a null one a new uuid4 — and every other column a data field (a null is a None
+/// field; a tagged-JSON column its values back). The id column stays a data field as well
+/// unless it is the record id column [`rows_to_batch`] writes (called `id`, string, not
+/// nullable).
+///
+/// Errors (`Error::Serialization`) name the row (its id when it has one) and the column.
+pub fn batch_to_rows(batch: &RecordBatch, id_column: &str) -> Result<Vec<Row>> {
+    let schema = batch.schema();
+    let id_index = schema.index_of(id_column).ok();
+    let keep_id_field = id_index.is_some_and(|k| {
+        let f = schema.field(k);
+        id_column != ID_COLUMN || f.is_nullable() || f.data_type() != &DataType::Utf8
+    });
+    let n = batch.num_rows();
+    let mut rows = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = match id_index.map(|k| value_at(batch.column(k).as_ref(), i, false)) {
+            Some(Ok(Value::Str(s))) => s,
+            Some(Ok(Value::Int(v))) => v.to_string(),
+            None | Some(Ok(Value::Null)) => uuid::Uuid::new_v4().to_string(),
+            Some(Ok(other)) => {
+                return Err(Error::serialization(
+                    FORMAT,
+                    format!(
+                        "row {i}, column {}: a record id must be a str or an int, got {}",
+                        py_str(id_column),
+                        py_type(&other)
+                    ),
+                ))
+            }
+            Some(Err(why)) => {
+                return Err(Error::serialization(
+                    FORMAT,
+                    format!("row {i}, column {}: {why}", py_str(id_column)),
+                ))
+            }
+        };
+        let mut data = Map::with_capacity(schema.fields().len());
+        for (k, (field, col)) in schema.fields().iter().zip(batch.columns()).enumerate() {
+            if Some(k) == id_index && !keep_id_field {
+                continue;
+            }
+            let v = value_at(col.as_ref(), i, is_json(field)).map_err(|why| {
+                Error::serialization(
+                    FORMAT,
+                    format!("record {}, field {}: {why}", py_str(&id), py_str(field.name())),
+                )
+            })?;
+            data.insert(field.name().clone(), v);
+        }
+        rows.push(Row {
+            id,
+            data,
+            metadata: Map::new(),
+        });
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -644,6 +834,30 @@ mod tests {
         let odd = Arc::new(Schema::new(vec![Field::new("x", DataType::Int8, true)]));
         let err = rows_to_batch(&first, &odd, false).unwrap_err().to_string();
         assert!(err.contains("Arrow type Int8 is not supported"), "{err}");
+    }
+
+    #[test]
+    fn batches_read_back_as_rows() {
+        let rows = vec![
+            row("a", vec![("n", Value::Int(1)), ("t", dt(Some(3600))), ("j", Value::Decimal("2.5".into()))]),
+            row("b", vec![("n", Value::Null), ("t", dt(Some(3600))), ("j", Value::List(vec![Value::Int(1)]))]),
+        ];
+        let schema = infer_schema(&rows, None);
+        let batch = rows_to_batch(&rows, &schema, true).unwrap();
+        let back = batch_to_rows(&batch, ID_COLUMN).unwrap();
+        assert_eq!(back[0].id, "a");
+        assert_eq!(back[0].data["n"], Value::Int(1));
+        assert_eq!(back[1].data["n"], Value::Null);
+        assert_eq!(back[1].data["j"], rows[1].data["j"]);
+        assert_eq!(back[0].data["j"], Value::Decimal("2.5".into()));
+        // The same instant, read back at offset 0 (the column's zone is UTC).
+        let Value::DateTime(t) = &back[0].data["t"] else { panic!() };
+        assert_eq!((t.offset_seconds, t.naive.time().to_string()), (Some(0), "09:00:00".into()));
+        let no_ids = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
+        let batch = rows_to_batch(&rows, &no_ids, false).unwrap();
+        let back = batch_to_rows(&batch, ID_COLUMN).unwrap();
+        assert_eq!(back[0].id.len(), 36);
+        assert_ne!(back[0].id, back[1].id);
     }
 
     #[test]

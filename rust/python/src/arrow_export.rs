@@ -18,7 +18,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
 use dataknobs_core::arrow::arrow_array::ffi::{to_ffi, FFI_ArrowSchema};
-use dataknobs_core::arrow::arrow_array::ffi_stream::FFI_ArrowArrayStream;
+use dataknobs_core::arrow::arrow_array::ffi_stream::{RecordBatchStreamReader, FFI_ArrowArrayStream};
 use dataknobs_core::arrow::arrow_array::{Array, RecordBatch, RecordBatchReader, StructArray};
 use dataknobs_core::arrow::arrow_schema::{ArrowError, Schema, SchemaRef};
 use dataknobs_core::arrow::{self as core_arrow};
@@ -342,4 +342,39 @@ pub fn rows_to_arrow(
         Ok(core_arrow::rows_to_batch(&rows, &schema, strict)?)
     })?;
     Ok(ArrowBatch { batch })
+}
+
+/// The batches of any object with `__arrow_c_stream__` (a `pyarrow.Table`, a
+/// `RecordBatchReader`, a polars frame...) as rows for writing, one list per batch
+/// (`dataknobs_core::arrow::batch_to_rows`). The stream is read and converted with the GIL
+/// released (a producer that needs it takes it itself).
+pub(crate) fn arrow_rows_from_py(
+    data: &Bound<'_, PyAny>,
+    id_column: &str,
+) -> PyResult<Vec<Vec<Row>>> {
+    let py = data.py();
+    let capsule = data
+        .call_method0("__arrow_c_stream__")
+        .map_err(|_| {
+            PyValueError::new_err(format!(
+                "write_arrow takes an object with __arrow_c_stream__ (a pyarrow Table or \
+                 RecordBatchReader), got {}",
+                data.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            ))
+        })?
+        .cast_into::<PyCapsule>()?;
+    let ptr = capsule.pointer_checked(Some(c"arrow_array_stream"))?;
+    // SAFETY: the capsule is named "arrow_array_stream", so it holds an ArrowArrayStream;
+    // `from_raw` moves it out (leaving a released stream for the capsule's destructor).
+    let reader = unsafe { RecordBatchStreamReader::from_raw(ptr.cast::<FFI_ArrowArrayStream>().as_ptr()) }
+        .map_err(|e| arrow_err(py, e))?;
+    let id_column = id_column.to_string();
+    run_detached(py, move || {
+        let mut out = Vec::new();
+        for batch in reader {
+            let batch = batch.map_err(|e| Error::serialization("arrow", e))?;
+            out.push(core_arrow::batch_to_rows(&batch, &id_column)?);
+        }
+        Ok(out)
+    })
 }
