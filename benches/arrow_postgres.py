@@ -1,4 +1,5 @@
-"""PostgreSQL -> pandas for N records: ``to_arrow().to_pandas()`` against ConnectorX,
+"""PostgreSQL -> pandas for N records: ``to_pandas()`` (``to_arrow()`` then
+``Table.to_pandas``) against ConnectorX,
 ``pandas.read_sql`` over psycopg and 0.11.0's ``BatchOperations.query_as_dataframe``; and the
 peak RSS of ``stream_arrow`` over the same rows.
 
@@ -13,6 +14,11 @@ keeps each record as one JSONB document, so ConnectorX and ``read_sql`` run the 
 extracts the same four fields as typed columns (printed in the results); every contestant
 ends with a DataFrame of N rows and the columns id, n, name, score, active. Each run is a
 fresh interpreter; the time is the best of ``--repeat`` (0.11.0: one run).
+
+Then DataFrame -> PostgreSQL for ``--write-n`` rows of the same four columns, each into a
+fresh table: ``write_arrow(pa.Table.from_pandas(df))`` and our ``bulk_insert_dataframe``,
+against 0.11.0's ``bulk_insert_dataframe`` and ``DataFrame.to_sql`` with a COPY method
+(psycopg; a plain typed table, not our JSONB layout).
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ REF_PYTHON = "/tmp/ref011/bin/python"
 
 PRELUDE = """
 import json, sys, time, urllib.parse
+# Every contestant ends in pandas: its import is not part of any one's time.
+import pandas
 def rss_mb():
     with open("/proc/self/status") as f:
         for line in f:
@@ -50,7 +58,7 @@ CONTESTANTS = {
 from dataknobs_data.backends.postgres import SyncPostgresDatabase
 db = SyncPostgresDatabase(config); db.connect()
 t = time.perf_counter()
-df = db.to_arrow().to_pandas()
+df = db.to_pandas()
 took = time.perf_counter() - t
 db.close()
 """,
@@ -88,8 +96,10 @@ db.close()
 """,
     "ours_stream_arrow_rss": """
 from dataknobs_data.backends.postgres import SyncPostgresDatabase
+import pyarrow
 db = SyncPostgresDatabase(config); db.connect()
-peak = start_rss
+# The start is the process ready to stream (interpreter, pyarrow and the package loaded).
+start_rss = peak = rss_mb()
 rows = 0
 t = time.perf_counter()
 for batch in db.stream_arrow(batch_size=10_000):
@@ -103,6 +113,67 @@ raise SystemExit(0)
 """,
 }
 
+#: DataFrame -> PostgreSQL: each writes the same frame into a fresh table (``sys.argv[2]``
+#: names it); the frame is built before the clock starts.
+FRAME = """
+import pandas as pd
+N = int(sys.argv[4])
+df = pd.DataFrame({"n": range(N), "name": [f"user{i}" for i in range(N)],
+                   "score": [i / 7 for i in range(N)], "active": [i % 3 == 0 for i in range(N)]})
+"""
+
+WRITERS = {
+    "ours_write_arrow": FRAME
+    + """
+import pyarrow as pa
+from dataknobs_data.backends.postgres import SyncPostgresDatabase
+db = SyncPostgresDatabase(config); db.connect()
+t = time.perf_counter()
+ids = db.write_arrow(pa.Table.from_pandas(df, preserve_index=False))
+took = time.perf_counter() - t
+db.close()
+""",
+    "ours_bulk_insert_dataframe": FRAME
+    + """
+from dataknobs_data.backends.postgres import SyncPostgresDatabase
+from dataknobs_data.pandas import BatchOperations, BatchConfig
+db = SyncPostgresDatabase(config); db.connect()
+t = time.perf_counter()
+stats = BatchOperations(db).bulk_insert_dataframe(df, BatchConfig(chunk_size=100_000))
+took = time.perf_counter() - t
+assert stats["inserted"] == N, stats
+db.close()
+""",
+    "pandas_to_sql_copy_psycopg": FRAME
+    + """
+import csv, io, sqlalchemy
+def copy(table, conn, keys, rows):
+    buf = io.StringIO(); csv.writer(buf).writerows(rows); buf.seek(0)
+    cols = ", ".join(keys)
+    with conn.connection.cursor() as cur:
+        with cur.copy(f"COPY {table.name} ({cols}) FROM STDIN WITH (FORMAT csv)") as cp:
+            cp.write(buf.read())
+engine = sqlalchemy.create_engine(dsn.replace("postgresql://", "postgresql+psycopg://", 1))
+t = time.perf_counter()
+df.to_sql(sys.argv[2], engine, index=False, method=copy, chunksize=100_000)
+took = time.perf_counter() - t
+""",
+    "dataknobs_0_11_bulk_insert_dataframe": FRAME
+    + """
+from dataknobs_data.backends.postgres import SyncPostgresDatabase
+from dataknobs_data.pandas import BatchOperations
+db = SyncPostgresDatabase(config); db.connect()
+t = time.perf_counter()
+stats = BatchOperations(db).bulk_insert_dataframe(df)
+took = time.perf_counter() - t
+db.close()
+""",
+}
+
+WRITE_EPILOGUE = """
+print(json.dumps({"seconds": took, "rows": N, "rss_peak_mb": round(rss_mb(), 1)}))
+"""
+
 EPILOGUE = """
 types = (dict(zip(df.schema.names, map(str, df.schema.types))) if hasattr(df, "schema")
          else {str(k): str(v) for k, v in df.dtypes.items()})
@@ -111,11 +182,19 @@ print(json.dumps({"seconds": took, "rows": len(df), "types": types,
 """
 
 
-def run(python: str, name: str, dsn: str, table: str, sql: str) -> dict[str, Any]:
-    code = PRELUDE + CONTESTANTS[name] + EPILOGUE
+def run(python: str, name: str, dsn: str, table: str, sql: str, n: int = 0) -> dict[str, Any]:
+    if name in WRITERS:
+        code = PRELUDE + WRITERS[name] + WRITE_EPILOGUE
+        table = f"w_{uuid.uuid4().hex[:8]}"
+    else:
+        code = PRELUDE + CONTESTANTS[name] + EPILOGUE
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     done = subprocess.run(
-        [python, "-c", code, dsn, table, sql], capture_output=True, text=True, env=env, cwd="/"
+        [python, "-c", code, dsn, table, sql, str(n)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd="/",
     )
     if done.returncode != 0:
         raise RuntimeError(f"{name} failed: {done.stderr.strip()[-2000:]}")
@@ -129,6 +208,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dsn", default=os.environ.get("DKDATA_PG_DSN"))
     parser.add_argument("--ref", default=REF_PYTHON, help="the interpreter with 0.11.0")
+    parser.add_argument("--write-n", type=int, default=100_000, help="rows per DataFrame write")
     parser.add_argument("--skip", action="append", default=[], help="a contestant to leave out")
     parser.add_argument("--out", default=str(ROOT / "benches/results/arrow_postgres.json"))
     args = parser.parse_args()
@@ -171,8 +251,27 @@ def main() -> int:
             best["all_seconds"] = [round(r["seconds"], 3) for r in runs]
             results["runs"][name] = best
             print(f"{name:40s} {best['seconds']:8.3f} s  {json.dumps(best)}", flush=True)
+        results["write_n"] = args.write_n
+        results["writes"] = {}
+        for name in WRITERS:
+            if name in args.skip:
+                continue
+            python = args.ref if name.startswith("dataknobs_0_11") else sys.executable
+            repeat = 1 if name.startswith("dataknobs_0_11") else args.repeat
+            runs = [run(python, name, svc.dsn, table, sql, args.write_n) for _ in range(repeat)]
+            best = min(runs, key=lambda r: r["seconds"])
+            best["all_seconds"] = [round(r["seconds"], 3) for r in runs]
+            results["writes"][name] = best
+            print(f"{name:40s} {best['seconds']:8.3f} s  {json.dumps(best)}", flush=True)
     finally:
         svc.stop()
+    writes = results["writes"]
+    ours_w = writes.get("ours_write_arrow", {}).get("seconds")
+    if ours_w:
+        results["write_ratios_vs_ours_write_arrow"] = {
+            k: round(v["seconds"] / ours_w, 2) for k, v in writes.items() if k != "ours_write_arrow"
+        }
+        print(json.dumps(results["write_ratios_vs_ours_write_arrow"], indent=1))
     runs = results["runs"]
     ours = runs.get("ours_to_pandas", {}).get("seconds")
     if ours:

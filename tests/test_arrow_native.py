@@ -56,7 +56,7 @@ def test_a_cursor_goes_to_pyarrow_through_the_capsule_interface(native_db: SyncD
 
 
 def test_values_that_do_not_fit_name_the_record_and_field(native_db: SyncDatabase) -> None:
-    native_db.create_batch(_rows(3) + [Record({"n": "three", "late": 1}, id="k999")])
+    native_db.create_batch([*_rows(3), Record({"n": "three", "late": 1}, id="k999")])
     with pytest.raises(SerializationError, match="record 'k999': field 'late' is not in the"):
         native_db.to_arrow(batch_size=3)
     wrong = pa.schema([pa.field("id", pa.string(), nullable=False), ("n", pa.int64())])

@@ -67,9 +67,7 @@ def _polars() -> Any:
     try:
         import polars
     except ImportError as exc:
-        raise ImportError(
-            "to_polars needs polars: pip install 'dataknobs-data[polars]'"
-        ) from exc
+        raise ImportError("to_polars needs polars: pip install 'dataknobs-data[polars]'") from exc
     return polars
 
 

@@ -27,8 +27,8 @@ pub use arrow_array;
 pub use arrow_schema;
 
 use arrow_array::builder::{
-    BinaryBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder,
-    LargeBinaryBuilder, LargeStringBuilder, StringBuilder,
+    BinaryBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, LargeBinaryBuilder,
+    LargeStringBuilder, StringBuilder,
 };
 use arrow_array::types::{
     TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
@@ -270,18 +270,25 @@ impl Col {
     fn new(field: &Field, record_ids: bool, cap: usize) -> Result<Col> {
         let json = is_json(field);
         Ok(match field.data_type() {
-            DataType::Utf8 if record_ids => Col::RecordId(StringBuilder::with_capacity(cap, cap * 8)),
-            DataType::Utf8 if json => Col::Json(StringBuilder::with_capacity(cap, cap * 16), String::new()),
-            DataType::LargeUtf8 if json => {
-                Col::LargeJson(LargeStringBuilder::with_capacity(cap, cap * 16), String::new())
+            DataType::Utf8 if record_ids => {
+                Col::RecordId(StringBuilder::with_capacity(cap, cap * 8))
             }
+            DataType::Utf8 if json => {
+                Col::Json(StringBuilder::with_capacity(cap, cap * 16), String::new())
+            }
+            DataType::LargeUtf8 if json => Col::LargeJson(
+                LargeStringBuilder::with_capacity(cap, cap * 16),
+                String::new(),
+            ),
             DataType::Utf8 => Col::Str(StringBuilder::with_capacity(cap, cap * 8)),
             DataType::LargeUtf8 => Col::LargeStr(LargeStringBuilder::with_capacity(cap, cap * 8)),
             DataType::Boolean => Col::Bool(BooleanBuilder::with_capacity(cap)),
             DataType::Int64 => Col::Int(Int64Builder::with_capacity(cap)),
             DataType::Float64 => Col::Float(Float64Builder::with_capacity(cap)),
             DataType::Binary => Col::Bytes(BinaryBuilder::with_capacity(cap, cap * 8)),
-            DataType::LargeBinary => Col::LargeBytes(LargeBinaryBuilder::with_capacity(cap, cap * 8)),
+            DataType::LargeBinary => {
+                Col::LargeBytes(LargeBinaryBuilder::with_capacity(cap, cap * 8))
+            }
             DataType::Date32 => Col::Date(Date32Builder::with_capacity(cap)),
             DataType::Timestamp(unit, tz) => Col::Time {
                 values: Vec::with_capacity(cap),
@@ -360,7 +367,12 @@ impl Col {
             values: Vec<Option<i64>>,
             tz: Option<Arc<str>>,
         ) -> ArrayRef {
-            Arc::new(values.into_iter().collect::<PrimitiveArray<T>>().with_timezone_opt(tz))
+            Arc::new(
+                values
+                    .into_iter()
+                    .collect::<PrimitiveArray<T>>()
+                    .with_timezone_opt(tz),
+            )
         }
         match self {
             Col::RecordId(mut b) | Col::Str(mut b) | Col::Json(mut b, _) => Arc::new(b.finish()),
@@ -428,7 +440,9 @@ pub fn rows_to_batch(rows: &[Row], schema: &SchemaRef, strict: bool) -> Result<R
                 id_value = Value::Str(r.id.clone());
                 Some(&id_value)
             } else {
-                r.data.get(field.name()).filter(|v| !matches!(v, Value::Null))
+                r.data
+                    .get(field.name())
+                    .filter(|v| !matches!(v, Value::Null))
             };
             match value {
                 Some(v) => col.push(v).map_err(|()| {
@@ -468,7 +482,11 @@ pub fn rows_to_batch(rows: &[Row], schema: &SchemaRef, strict: bool) -> Result<R
 /// Rows of stored text decoded as far as `schema` reads: its columns' fields only (the id
 /// aside). `strict` refuses a data field the schema lacks, as [`rows_to_batch`] does.
 pub fn decode_for_schema(rows: &[TextRow], schema: &Schema, strict: bool) -> Result<Vec<Row>> {
-    let wanted: HashMap<&str, ()> = schema.fields().iter().map(|f| (f.name().as_str(), ())).collect();
+    let wanted: HashMap<&str, ()> = schema
+        .fields()
+        .iter()
+        .map(|f| (f.name().as_str(), ()))
+        .collect();
     let mut out = Vec::with_capacity(rows.len());
     for t in rows {
         let name = |e: Error| {
@@ -497,7 +515,9 @@ pub fn decode_for_schema(rows: &[TextRow], schema: &Schema, strict: bool) -> Res
             if strict {
                 check_fields(&t.id, full.keys(), schema)?;
             }
-            full.into_iter().filter(|(k, _)| wanted.contains_key(k.as_str())).collect()
+            full.into_iter()
+                .filter(|(k, _)| wanted.contains_key(k.as_str()))
+                .collect()
         } else {
             if let (true, Some(k)) = (strict, &extra) {
                 check_fields(&t.id, std::iter::once(k), schema)?;
@@ -556,7 +576,11 @@ fn timestamp_value(raw: i64, unit: &TimeUnit, tz: Option<&str>) -> Option<Value>
 
 /// The value at row `i` of `array`; `json`: the column holds tagged JSON text. `Err` carries
 /// what went wrong, for the caller to name the record and field.
-fn value_at(array: &dyn arrow_array::Array, i: usize, json: bool) -> std::result::Result<Value, String> {
+fn value_at(
+    array: &dyn arrow_array::Array,
+    i: usize,
+    json: bool,
+) -> std::result::Result<Value, String> {
     use arrow_array::cast::AsArray;
     use arrow_array::types as t;
     if array.is_null(i) {
@@ -593,7 +617,9 @@ fn value_at(array: &dyn arrow_array::Array, i: usize, json: bool) -> std::result
         DataType::Binary => Value::Bytes(array.as_binary::<i32>().value(i).to_vec()),
         DataType::LargeBinary => Value::Bytes(array.as_binary::<i64>().value(i).to_vec()),
         DataType::BinaryView => Value::Bytes(array.as_binary_view().value(i).to_vec()),
-        DataType::FixedSizeBinary(_) => Value::Bytes(array.as_fixed_size_binary().value(i).to_vec()),
+        DataType::FixedSizeBinary(_) => {
+            Value::Bytes(array.as_fixed_size_binary().value(i).to_vec())
+        }
         DataType::Date32 => {
             let days = array.as_primitive::<t::Date32Type>().value(i);
             chrono::NaiveDate::from_num_days_from_ce_opt(days + EPOCH_DAYS)
@@ -609,8 +635,12 @@ fn value_at(array: &dyn arrow_array::Array, i: usize, json: bool) -> std::result
         DataType::Timestamp(unit, tz) => {
             let raw = match unit {
                 TimeUnit::Second => array.as_primitive::<t::TimestampSecondType>().value(i),
-                TimeUnit::Millisecond => array.as_primitive::<t::TimestampMillisecondType>().value(i),
-                TimeUnit::Microsecond => array.as_primitive::<t::TimestampMicrosecondType>().value(i),
+                TimeUnit::Millisecond => {
+                    array.as_primitive::<t::TimestampMillisecondType>().value(i)
+                }
+                TimeUnit::Microsecond => {
+                    array.as_primitive::<t::TimestampMicrosecondType>().value(i)
+                }
                 TimeUnit::Nanosecond => array.as_primitive::<t::TimestampNanosecondType>().value(i),
             };
             timestamp_value(raw, unit, tz.as_deref())
@@ -693,7 +723,11 @@ pub fn batch_to_rows(batch: &RecordBatch, id_column: &str) -> Result<Vec<Row>> {
             let v = value_at(col.as_ref(), i, is_json(field)).map_err(|why| {
                 Error::serialization(
                     FORMAT,
-                    format!("record {}, field {}: {why}", py_str(&id), py_str(field.name())),
+                    format!(
+                        "record {}, field {}: {why}",
+                        py_str(&id),
+                        py_str(field.name())
+                    ),
                 )
             })?;
             data.insert(field.name().clone(), v);
@@ -716,7 +750,10 @@ mod tests {
     fn row(id: &str, fields: Vec<(&str, Value)>) -> Row {
         Row {
             id: id.into(),
-            data: fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            data: fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
             metadata: Map::new(),
         }
     }
@@ -745,7 +782,10 @@ mod tests {
                     ("aware", dt(Some(3600))),
                     ("mixed", Value::Bool(true)),
                     ("dec", Value::Decimal("1.1".into())),
-                    ("d", Value::Date(chrono::NaiveDate::from_ymd_opt(1970, 1, 2).unwrap())),
+                    (
+                        "d",
+                        Value::Date(chrono::NaiveDate::from_ymd_opt(1970, 1, 2).unwrap()),
+                    ),
                 ],
             ),
             row(
@@ -795,7 +835,10 @@ mod tests {
         let i = i.as_any().downcast_ref::<Int64Array>().unwrap();
         assert_eq!((i.value(0), i.null_count()), (1, 1));
         let d = col("d");
-        assert_eq!(d.as_any().downcast_ref::<Date32Array>().unwrap().value(0), 1);
+        assert_eq!(
+            d.as_any().downcast_ref::<Date32Array>().unwrap().value(0),
+            1
+        );
         let aware = col("aware");
         let aware = aware
             .as_any()
@@ -817,11 +860,19 @@ mod tests {
         let schema = infer_schema(&first, None);
         let late = vec![row("b", vec![("late", Value::Str("x".into()))])];
         let err = rows_to_batch(&late, &schema, true).unwrap_err().to_string();
-        assert!(err.contains("record 'b': field 'late' is not in the schema"), "{err}");
+        assert!(
+            err.contains("record 'b': field 'late' is not in the schema"),
+            "{err}"
+        );
         assert_eq!(rows_to_batch(&late, &schema, false).unwrap().num_rows(), 1);
         let wrong = vec![row("c", vec![("n", Value::Str("x".into()))])];
-        let err = rows_to_batch(&wrong, &schema, true).unwrap_err().to_string();
-        assert!(err.contains("record 'c', field 'n': str value 'x' does not fit int64"), "{err}");
+        let err = rows_to_batch(&wrong, &schema, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("record 'c', field 'n': str value 'x' does not fit int64"),
+            "{err}"
+        );
         let naive_in_utc = Arc::new(Schema::new(vec![Field::new(
             "t",
             DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
@@ -830,7 +881,10 @@ mod tests {
         let err = rows_to_batch(&[row("d", vec![("t", dt(None))])], &naive_in_utc, false)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("record 'd', field 't': datetime value"), "{err}");
+        assert!(
+            err.contains("record 'd', field 't': datetime value"),
+            "{err}"
+        );
         let odd = Arc::new(Schema::new(vec![Field::new("x", DataType::Int8, true)]));
         let err = rows_to_batch(&first, &odd, false).unwrap_err().to_string();
         assert!(err.contains("Arrow type Int8 is not supported"), "{err}");
@@ -839,8 +893,22 @@ mod tests {
     #[test]
     fn batches_read_back_as_rows() {
         let rows = vec![
-            row("a", vec![("n", Value::Int(1)), ("t", dt(Some(3600))), ("j", Value::Decimal("2.5".into()))]),
-            row("b", vec![("n", Value::Null), ("t", dt(Some(3600))), ("j", Value::List(vec![Value::Int(1)]))]),
+            row(
+                "a",
+                vec![
+                    ("n", Value::Int(1)),
+                    ("t", dt(Some(3600))),
+                    ("j", Value::Decimal("2.5".into())),
+                ],
+            ),
+            row(
+                "b",
+                vec![
+                    ("n", Value::Null),
+                    ("t", dt(Some(3600))),
+                    ("j", Value::List(vec![Value::Int(1)])),
+                ],
+            ),
         ];
         let schema = infer_schema(&rows, None);
         let batch = rows_to_batch(&rows, &schema, true).unwrap();
@@ -851,8 +919,13 @@ mod tests {
         assert_eq!(back[1].data["j"], rows[1].data["j"]);
         assert_eq!(back[0].data["j"], Value::Decimal("2.5".into()));
         // The same instant, read back at offset 0 (the column's zone is UTC).
-        let Value::DateTime(t) = &back[0].data["t"] else { panic!() };
-        assert_eq!((t.offset_seconds, t.naive.time().to_string()), (Some(0), "09:00:00".into()));
+        let Value::DateTime(t) = &back[0].data["t"] else {
+            panic!()
+        };
+        assert_eq!(
+            (t.offset_seconds, t.naive.time().to_string()),
+            (Some(0), "09:00:00".into())
+        );
         let no_ids = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
         let batch = rows_to_batch(&rows, &no_ids, false).unwrap();
         let back = batch_to_rows(&batch, ID_COLUMN).unwrap();
@@ -880,8 +953,12 @@ mod tests {
             metadata: "{}".into(),
             source: "test".into(),
         };
-        let schema = Schema::new(vec![record_id_field(), Field::new("n", DataType::Int64, true)]);
-        let rows = decode_for_schema(&[text("a", r#"{"n":1,"skip":[1,2]}"#)], &schema, false).unwrap();
+        let schema = Schema::new(vec![
+            record_id_field(),
+            Field::new("n", DataType::Int64, true),
+        ]);
+        let rows =
+            decode_for_schema(&[text("a", r#"{"n":1,"skip":[1,2]}"#)], &schema, false).unwrap();
         assert_eq!(rows[0].data.len(), 1);
         let err = decode_for_schema(&[text("a", r#"{"n":1,"skip":2}"#)], &schema, true)
             .unwrap_err()

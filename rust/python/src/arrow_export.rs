@@ -18,7 +18,9 @@ use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
 use dataknobs_core::arrow::arrow_array::ffi::{to_ffi, FFI_ArrowSchema};
-use dataknobs_core::arrow::arrow_array::ffi_stream::{RecordBatchStreamReader, FFI_ArrowArrayStream};
+use dataknobs_core::arrow::arrow_array::ffi_stream::{
+    FFI_ArrowArrayStream, RecordBatchStreamReader,
+};
 use dataknobs_core::arrow::arrow_array::{Array, RecordBatch, RecordBatchReader, StructArray};
 use dataknobs_core::arrow::arrow_schema::{ArrowError, Schema, SchemaRef};
 use dataknobs_core::arrow::{self as core_arrow};
@@ -52,7 +54,10 @@ pub(crate) fn schema_from_py(obj: &Bound<'_, PyAny>) -> PyResult<SchemaRef> {
         .map_err(|_| {
             PyValueError::new_err(format!(
                 "schema must be a pyarrow.Schema (or have __arrow_c_schema__), got {}",
-                obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                obj.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
             ))
         })?
         .cast_into::<PyCapsule>()?;
@@ -165,7 +170,8 @@ impl StreamState {
             return Ok(Arc::clone(s));
         }
         let first = self.fetch().await?;
-        let schema = core_arrow::infer_schema(first.as_deref().unwrap_or(&[]), self.columns.as_deref());
+        let schema =
+            core_arrow::infer_schema(first.as_deref().unwrap_or(&[]), self.columns.as_deref());
         self.pending = first;
         self.schema = Some(Arc::clone(&schema));
         Ok(schema)
@@ -174,7 +180,11 @@ impl StreamState {
     async fn next_batch(&mut self) -> BridgeResult<Option<RecordBatch>> {
         let schema = self.schema().await?;
         match self.fetch().await? {
-            Some(rows) => Ok(Some(core_arrow::rows_to_batch(&rows, &schema, self.strict)?)),
+            Some(rows) => Ok(Some(core_arrow::rows_to_batch(
+                &rows,
+                &schema,
+                self.strict,
+            )?)),
             None => Ok(None),
         }
     }
@@ -240,7 +250,9 @@ impl ArrowStream {
     fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
         let rt = runtime().map_err(|e| e.into_pyerr(py))?;
         let state = Arc::clone(&self.state);
-        let schema = run_detached(py, move || rt.block_on(async move { state.lock().await.schema().await }))?;
+        let schema = run_detached(py, move || {
+            rt.block_on(async move { state.lock().await.schema().await })
+        })?;
         schema_capsule(py, &schema)
     }
 
@@ -254,7 +266,9 @@ impl ArrowStream {
         let _ = requested_schema;
         let rt = runtime().map_err(|e| e.into_pyerr(py))?;
         let state = Arc::clone(&self.state);
-        let schema = run_detached(py, move || rt.block_on(async move { state.lock().await.schema().await }))?;
+        let schema = run_detached(py, move || {
+            rt.block_on(async move { state.lock().await.schema().await })
+        })?;
         let reader = Reader {
             state: Arc::clone(&self.state),
             schema,
@@ -303,7 +317,11 @@ impl Iterator for Reader {
             Ok(Ok(batch)) => batch.map(Ok),
             Ok(Err(message)) => Some(Err(ArrowError::ExternalError(message.into()))),
             Err(payload) => Some(Err(ArrowError::ExternalError(
-                format!("internal error in dataknobs_data native code: {}", panic_message(payload.as_ref())).into(),
+                format!(
+                    "internal error in dataknobs_data native code: {}",
+                    panic_message(payload.as_ref())
+                )
+                .into(),
             ))),
         }
     }
@@ -319,7 +337,10 @@ impl RecordBatchReader for Reader {
 /// orders the fields.
 #[pyfunction]
 #[pyo3(signature = (rows, columns=None))]
-pub fn arrow_schema(rows: &Bound<'_, PyAny>, columns: Option<Vec<String>>) -> PyResult<ArrowSchema> {
+pub fn arrow_schema(
+    rows: &Bound<'_, PyAny>,
+    columns: Option<Vec<String>>,
+) -> PyResult<ArrowSchema> {
     let py = rows.py();
     let rows = rows_from_py(rows)?;
     let schema = py.detach(|| core_arrow::infer_schema(&rows, columns.as_deref()));
@@ -359,15 +380,19 @@ pub(crate) fn arrow_rows_from_py(
             PyValueError::new_err(format!(
                 "write_arrow takes an object with __arrow_c_stream__ (a pyarrow Table or \
                  RecordBatchReader), got {}",
-                data.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                data.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
             ))
         })?
         .cast_into::<PyCapsule>()?;
     let ptr = capsule.pointer_checked(Some(c"arrow_array_stream"))?;
     // SAFETY: the capsule is named "arrow_array_stream", so it holds an ArrowArrayStream;
     // `from_raw` moves it out (leaving a released stream for the capsule's destructor).
-    let reader = unsafe { RecordBatchStreamReader::from_raw(ptr.cast::<FFI_ArrowArrayStream>().as_ptr()) }
-        .map_err(|e| arrow_err(py, e))?;
+    let reader =
+        unsafe { RecordBatchStreamReader::from_raw(ptr.cast::<FFI_ArrowArrayStream>().as_ptr()) }
+            .map_err(|e| arrow_err(py, e))?;
     let id_column = id_column.to_string();
     run_detached(py, move || {
         let mut out = Vec::new();
