@@ -1,9 +1,11 @@
 """Databases to Arrow and back: ``to_arrow``, ``stream_arrow`` and ``write_arrow``.
 
 The methods are mixed into :class:`~dataknobs_data.database.SyncDatabase` and
-:class:`~dataknobs_data.database.AsyncDatabase`. They are built in Python over pyarrow from
-the pages ``stream_read`` yields, one RecordBatch per page, so memory holds one page at a
-time however large the result.
+:class:`~dataknobs_data.database.AsyncDatabase`. The batches are built in the Rust core
+(arrow-rs), one RecordBatch per page of the store's stream with the GIL released, and reach
+pyarrow through the Arrow PyCapsule interface without a copy; memory holds one page at a time
+however large the result. A database whose store is not native (DuckDB) streams records and
+has the same core build each batch from them.
 
 A table has an ``id`` column (the record id; a data field called ``id`` is that column) and
 one column per field. Unless a schema is given it is inferred from the first page:
@@ -16,8 +18,7 @@ int                                      ``int64``
 int and float                            ``float64``
 str                                      ``string``
 naive datetimes                          ``timestamp[us]``
-aware datetimes                          ``timestamp[us, tz]`` (the zone when they share one
-                                         ``zoneinfo`` zone, else UTC; the same instants)
+aware datetimes                          ``timestamp[us, tz=UTC]`` (the same instants)
 dates                                    ``date32``
 bytes                                    ``binary``
 anything else, mixed types, no value     ``string`` of tagged JSON (field metadata
@@ -31,12 +32,11 @@ and the field, so nothing is dropped or coerced silently.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from . import _native
-from .exceptions import SerializationError
 from .query import Query
+from .query_logic import to_spec
 from .records import Record
 from .streaming import StreamConfig
 
@@ -63,107 +63,45 @@ def _pa() -> Any:
     return pyarrow
 
 
+def _polars() -> Any:
+    try:
+        import polars
+    except ImportError as exc:
+        raise ImportError("to_polars needs polars: pip install 'dataknobs-data[polars]'") from exc
+    return polars
+
+
+def table_to_pandas(table: pa.Table) -> Any:
+    """``table.to_pandas()`` with int and bool columns as pandas' nullable ``Int64`` and
+    ``boolean`` (NumPy's would turn a column with a null into floats or objects)."""
+    import pandas as pd
+
+    pa = _pa()
+    nullable = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+    return table.to_pandas(types_mapper=nullable.get)
+
+
 def _is_json(field: pa.Field) -> bool:
     return bool(field.metadata) and field.metadata.get(JSON_KEY) == JSON_VALUE
 
 
-def _column_type(values: Iterable[Any]) -> tuple[Any, bool]:
-    """(Arrow type, is tagged JSON) for the values of one field."""
-    pa = _pa()
-    present = [v for v in values if v is not None]
-    classes = {v.__class__ for v in present}
-    if not classes:
-        return pa.string(), True
-    if classes == {bool}:
-        return pa.bool_(), False
-    if classes == {int}:
-        return pa.int64(), False
-    if classes <= {int, float}:
-        return pa.float64(), False
-    if classes == {str}:
-        return pa.string(), False
-    if classes == {bytes}:
-        return pa.binary(), False
-    if classes == {date}:
-        return pa.date32(), False
-    if all(issubclass(c, datetime) for c in classes):
-        zones = {v.tzinfo for v in present}
-        if zones == {None}:
-            return pa.timestamp("us"), False
-        if None not in zones:
-            keys = {getattr(z, "key", None) for z in zones}
-            zone = keys.pop() if len(keys) == 1 else None
-            return pa.timestamp("us", tz=zone if isinstance(zone, str) else "UTC"), False
-    return pa.string(), True
-
-
 def infer_schema(records: Sequence[Record], columns: Sequence[str] | None = None) -> pa.Schema:
-    """The schema of a table of ``records`` (see the module table); ``columns`` picks and
-    orders the fields (the ``id`` column always comes first)."""
-    pa = _pa()
-    names: dict[str, None] = {}
+    """The schema of a table of ``records`` (see the module table; the rule lives in the Rust
+    core, ``dataknobs_core::arrow``); ``columns`` picks and orders the fields (the ``id``
+    column always comes first unless ``columns`` places it)."""
     rows = [_row_of(r) for r in records]
-    if columns is None:
-        for _, data in rows:
-            names.update(dict.fromkeys(data))
-    else:
-        names = dict.fromkeys(columns)
-    fields = [] if ID_COLUMN in names else [pa.field(ID_COLUMN, pa.string(), nullable=False)]
-    for name in names:
-        if name == ID_COLUMN and not any(ID_COLUMN in data for _, data in rows):
-            fields.append(pa.field(ID_COLUMN, pa.string()))
-            continue
-        arrow_type, is_json = _column_type(data.get(name) for _, data in rows)
-        meta = {JSON_KEY: JSON_VALUE} if is_json else None
-        fields.append(pa.field(name, arrow_type, metadata=meta))
-    return pa.schema(fields)
+    return _pa().schema(_native.arrow_schema(rows, None if columns is None else list(columns)))
 
 
 def records_to_batch(records: Sequence[Record], schema: pa.Schema) -> pa.RecordBatch:
-    """One RecordBatch of ``records`` in ``schema``.
+    """One RecordBatch of ``records`` in ``schema``, built in the Rust core.
 
     Raises:
         SerializationError: a field is not in the schema, or a value does not fit its
             column's type; the message names the record and the field.
     """
-    pa = _pa()
     rows = [_row_of(r) for r in records]
-    known = set(schema.names)
-    for rid, data in rows:
-        for name in data:
-            if name not in known:
-                raise SerializationError(
-                    "arrow",
-                    f"record {rid!r}: field {name!r} is not in the schema, which was "
-                    f"inferred from the first page (pass schema= or columns=)",
-                )
-    arrays = []
-    for field in schema:
-        if field.name == ID_COLUMN and not any(ID_COLUMN in data for _, data in rows):
-            values: list[Any] = [rid for rid, _ in rows]
-        else:
-            values = [data.get(field.name) for _, data in rows]
-        if _is_json(field):
-            values = [None if v is None else _native.encode_json(v) for v in values]
-        arrays.append(_array(values, field, rows))
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-
-def _array(values: list[Any], field: pa.Field, rows: list[tuple[str, dict[str, Any]]]) -> Any:
-    pa = _pa()
-    try:
-        return pa.array(values, type=field.type)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError) as exc:
-        for (rid, _), value in zip(rows, values, strict=True):
-            try:
-                pa.array([value], type=field.type)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
-                raise SerializationError(
-                    "arrow",
-                    f"record {rid!r}, field {field.name!r}: {type(value).__name__} value "
-                    f"{value!r:.80} does not fit {field.type}",
-                ) from exc
-        raise SerializationError("arrow", f"field {field.name!r}: {exc}") from exc
+    return _pa().record_batch(_native.rows_to_arrow(rows, schema))
 
 
 def batch_to_records(batch: pa.RecordBatch | pa.Table, id_column: str = ID_COLUMN) -> list[Record]:
@@ -195,11 +133,11 @@ def _is_data_id(field: pa.Field) -> bool:
     return bool(field.nullable) or str(field.type) != "string"
 
 
-def _row_of(record: Record) -> tuple[str, dict[str, Any]]:
+def _row_of(record: Record) -> tuple[str, dict[str, Any], dict[str, Any]]:
     values = record._values
     data = values if values is not None else record.data
     rid = record.id
-    return ("" if rid is None else rid), data
+    return ("" if rid is None else rid), data, {}
 
 
 def _project(query: AnyQuery | None) -> AnyQuery:
@@ -238,6 +176,18 @@ def _arrow_batches(data: Any) -> Iterator[Any]:
         yield from data
 
 
+def arrow_source(data: Any) -> Any | None:
+    """``data`` as an object with ``__arrow_c_stream__`` (None when it holds no batches):
+    a Table, RecordBatch or reader as it is, an iterable of batches as one Table."""
+    if hasattr(data, "__arrow_c_stream__"):
+        return data
+    pa = _pa()
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    batches = list(data)
+    return pa.Table.from_batches(batches) if batches else None
+
+
 def _pages(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
     page: list[Record] = []
     for record in records:
@@ -260,8 +210,35 @@ async def _apages(records: AsyncIterator[Record], size: int) -> AsyncIterator[li
         yield page
 
 
+def picked_fields(columns: Sequence[str] | None, schema: pa.Schema | None) -> list[str] | None:
+    # A given schema picks the fields, as columns= does.
+    if columns is not None:
+        return list(columns)
+    return None if schema is None else list(schema.names)
+
+
+def arrow_spec(query: AnyQuery | None, picked: list[str] | None) -> Any:
+    """The store's spec for ``query``, reading only the picked fields when the query does not
+    select its own (the store may then skip decoding the rest)."""
+    spec = to_spec(_project(query))
+    if picked is not None and spec is not None and not spec.get("fields"):
+        spec = {**spec, "fields": picked}
+    return spec
+
+
 class ArrowMixin:
     """``to_arrow``, ``stream_arrow`` and ``write_arrow`` for a sync database."""
+
+    def _arrow_stream(
+        self,
+        query: AnyQuery | None,
+        columns: Sequence[str] | None,
+        schema: pa.Schema | None,
+        batch_size: int,
+    ) -> Any | None:
+        """A native ``ArrowStream`` over the store's cursor, or None when the database has no
+        native store (its records then go through :func:`records_to_batch`)."""
+        return None
 
     def stream_arrow(
         self,
@@ -274,6 +251,10 @@ class ArrowMixin:
         """The matching records as RecordBatches of up to ``batch_size`` rows, streamed
         (memory holds one page). ``schema`` is inferred from the first page unless given;
         ``columns`` picks the fields."""
+        native = self._arrow_stream(query, columns, schema, batch_size)
+        if native is not None:
+            yield from _native_batches(native)
+            return
         db: Any = self
         pager = _Pager(schema, columns)
         stream = db.stream_read(_project(query), StreamConfig(batch_size=batch_size))
@@ -289,24 +270,86 @@ class ArrowMixin:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> pa.Table:
         """The matching records as one ``pyarrow.Table`` (see :meth:`stream_arrow`)."""
+        native = self._arrow_stream(query, columns, schema, batch_size)
+        if native is not None:
+            batches = list(_native_batches(native))
+            return _pa().Table.from_batches(batches, schema=_pa().schema(native))
         db: Any = self
         pager = _Pager(schema, columns)
         stream = db.stream_read(_project(query), StreamConfig(batch_size=batch_size))
         return pager.table([pager.batch(page) for page in _pages(stream, batch_size)])
 
+    def to_pandas(
+        self,
+        query: AnyQuery | None = None,
+        columns: Sequence[str] | None = None,
+        *,
+        schema: pa.Schema | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Any:
+        """The matching records as a ``pandas.DataFrame``: :meth:`to_arrow`'s table, with
+        nullable ``Int64`` / ``boolean`` columns so a null never turns ints into floats."""
+        table = self.to_arrow(query, columns, schema=schema, batch_size=batch_size)
+        return table_to_pandas(table)
+
+    def to_polars(
+        self,
+        query: AnyQuery | None = None,
+        columns: Sequence[str] | None = None,
+        *,
+        schema: pa.Schema | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Any:
+        """The matching records as a ``polars.DataFrame`` over :meth:`to_arrow`'s buffers.
+
+        Raises:
+            ImportError: polars is not installed (``pip install dataknobs-data[polars]``).
+        """
+        pl = _polars()
+        return pl.from_arrow(self.to_arrow(query, columns, schema=schema, batch_size=batch_size))
+
     def write_arrow(self, data: Any, *, id_column: str = ID_COLUMN) -> list[str]:
         """Create one record per row of a Table, a RecordBatch or an iterable of batches,
         one ``create_batch`` per batch (each all or nothing); the ids in order.
         ``id_column`` holds the ids (a row without one gets a new uuid4)."""
+        native = self._arrow_writer()
+        if native is not None:
+            source = arrow_source(data)
+            return [] if source is None else list(native(source, id_column))
         db: Any = self
         ids: list[str] = []
         for batch in _arrow_batches(data):
             ids.extend(db.create_batch(batch_to_records(batch, id_column)))
         return ids
 
+    def _arrow_writer(self) -> Any | None:
+        """The store's ``create_from_arrow`` (rows built in Rust, one ``create_batch`` per
+        batch), or None where records must pass through Python (no native store, or a
+        validation schema to check them against)."""
+        return None
+
+
+def _native_batches(native: Any) -> Iterator[pa.RecordBatch]:
+    record_batch = _pa().record_batch
+    try:
+        while (batch := native.next_batch()) is not None:
+            yield record_batch(batch)
+    finally:
+        native.close()
+
 
 class AsyncArrowMixin:
     """``to_arrow``, ``stream_arrow`` and ``write_arrow`` for an async database (awaited)."""
+
+    async def _arrow_stream(
+        self,
+        query: AnyQuery | None,
+        columns: Sequence[str] | None,
+        schema: pa.Schema | None,
+        batch_size: int,
+    ) -> Any | None:
+        """A native ``ArrowStream`` over the store's cursor, or None (see ArrowMixin)."""
+        return None
 
     async def stream_arrow(
         self,
@@ -317,6 +360,11 @@ class AsyncArrowMixin:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> AsyncIterator[pa.RecordBatch]:
         """The matching records as RecordBatches, streamed (see ArrowMixin.stream_arrow)."""
+        native = await self._arrow_stream(query, columns, schema, batch_size)
+        if native is not None:
+            async for batch in _anative_batches(native):
+                yield batch
+            return
         db: Any = self
         pager = _Pager(schema, columns)
         stream = db.stream_read(_project(query), StreamConfig(batch_size=batch_size))
@@ -332,15 +380,65 @@ class AsyncArrowMixin:
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> pa.Table:
         """The matching records as one ``pyarrow.Table``."""
+        native = await self._arrow_stream(query, columns, schema, batch_size)
+        if native is not None:
+            batches = [b async for b in _anative_batches(native)]
+            return _pa().Table.from_batches(batches, schema=_pa().schema(native))
         db: Any = self
         pager = _Pager(schema, columns)
         stream = db.stream_read(_project(query), StreamConfig(batch_size=batch_size))
         return pager.table([pager.batch(page) async for page in _apages(stream, batch_size)])
 
+    async def to_pandas(
+        self,
+        query: AnyQuery | None = None,
+        columns: Sequence[str] | None = None,
+        *,
+        schema: pa.Schema | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Any:
+        """The matching records as a ``pandas.DataFrame`` (see ArrowMixin.to_pandas)."""
+        table = await self.to_arrow(query, columns, schema=schema, batch_size=batch_size)
+        return table_to_pandas(table)
+
+    async def to_polars(
+        self,
+        query: AnyQuery | None = None,
+        columns: Sequence[str] | None = None,
+        *,
+        schema: pa.Schema | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Any:
+        """The matching records as a ``polars.DataFrame`` (see ArrowMixin.to_polars).
+
+        Raises:
+            ImportError: polars is not installed (``pip install dataknobs-data[polars]``).
+        """
+        pl = _polars()
+        table = await self.to_arrow(query, columns, schema=schema, batch_size=batch_size)
+        return pl.from_arrow(table)
+
     async def write_arrow(self, data: Any, *, id_column: str = ID_COLUMN) -> list[str]:
         """Create one record per row, one ``create_batch`` per batch; the ids in order."""
+        native = self._arrow_writer()
+        if native is not None:
+            source = arrow_source(data)
+            return [] if source is None else list(await native(source, id_column))
         db: Any = self
         ids: list[str] = []
         for batch in _arrow_batches(data):
             ids.extend(await db.create_batch(batch_to_records(batch, id_column)))
         return ids
+
+    def _arrow_writer(self) -> Any | None:
+        """The store's ``create_from_arrow_async``, or None (see ArrowMixin)."""
+        return None
+
+
+async def _anative_batches(native: Any) -> AsyncIterator[pa.RecordBatch]:
+    record_batch = _pa().record_batch
+    try:
+        while (batch := await native.next_batch_async()) is not None:
+            yield record_batch(batch)
+    finally:
+        native.close()

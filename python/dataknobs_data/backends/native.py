@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from .. import _native
 from ..aggregation import Metrics, aggregation_spec
+from ..arrow import arrow_spec, picked_fields
 from ..database import (
     AnyQuery,
     AsyncDatabase,
@@ -28,6 +29,8 @@ from ..records import Record
 from ..streaming import StreamConfig
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from ..transactions import Batch
 
 Row = tuple[str, dict[str, Any], dict[str, Any]]
@@ -123,6 +126,12 @@ class _NativeStoreHolder:
                 records = guard.many(items) if guard is not None else items
                 out.append((kind, rows_for_write(records)))
         return out
+
+    def _native_writer(self, name: str) -> Any | None:
+        # A validation schema checks each record in Python; DuckDB's store is Python's own.
+        if getattr(self, "_schema_guard", None) is not None:
+            return None
+        return getattr(self._ensure_store(), name, None)
 
     def _shut(self) -> None:
         store, self._store = self._store, None
@@ -262,6 +271,23 @@ class NativeSyncDatabase(_NativeStoreHolder, SyncDatabase):
                 yield from records_from_rows(page)
         finally:
             cursor.close()
+
+    def _arrow_writer(self) -> Any | None:
+        """The store's ``create_from_arrow`` (rows built from the batches in Rust)."""
+        return self._native_writer("create_from_arrow")
+
+    def _arrow_stream(
+        self,
+        query: AnyQuery | None,
+        columns: Sequence[str] | None,
+        schema: pa.Schema | None,
+        batch_size: int,
+    ) -> Any | None:
+        """The store's cursor read into RecordBatches in Rust (``_native.ArrowStream``)."""
+        picked = picked_fields(columns, schema)
+        prefetch = StreamConfig().prefetch
+        cursor = self._call("stream", arrow_spec(query, picked), batch_size, prefetch)
+        return _arrow_stream_of(cursor, schema, picked)
 
 
 class NativeAsyncDatabase(_NativeStoreHolder, AsyncDatabase):
@@ -404,6 +430,42 @@ class NativeAsyncDatabase(_NativeStoreHolder, AsyncDatabase):
                     yield record
         finally:
             cursor.close()
+
+    def _arrow_writer(self) -> Any | None:
+        """The store's ``create_from_arrow_async`` (rows built from the batches in Rust)."""
+        if not self.ASYNC_INLINE:
+            return self._native_writer("create_from_arrow_async")
+        write = self._native_writer("create_from_arrow")
+        if write is None:
+            return None
+
+        async def inline(source: Any, id_column: str) -> list[str]:
+            return list(write(source, id_column))
+
+        return inline
+
+    async def _arrow_stream(
+        self,
+        query: AnyQuery | None,
+        columns: Sequence[str] | None,
+        schema: pa.Schema | None,
+        batch_size: int,
+    ) -> Any | None:
+        """The store's cursor read into RecordBatches in Rust (``_native.ArrowStream``)."""
+        picked = picked_fields(columns, schema)
+        prefetch = StreamConfig().prefetch
+        spec = arrow_spec(query, picked)
+        cursor = await self._call("stream", spec, batch_size, prefetch)
+        return _arrow_stream_of(cursor, schema, picked)
+
+
+def _arrow_stream_of(cursor: Any, schema: pa.Schema | None, picked: list[str] | None) -> Any:
+    """An ``ArrowStream`` over a native cursor; None for a store whose cursor is Python's
+    (DuckDB), whose records then take the Python path."""
+    if not isinstance(cursor, _native.Cursor):
+        cursor.close()
+        return None
+    return _native.ArrowStream(cursor, schema, picked)
 
 
 def _upsert_row(id_or_record: str | Record, record: Record | None) -> Row:

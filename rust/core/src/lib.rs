@@ -3,6 +3,7 @@
 //! runs it on its own.
 
 pub mod aggregate;
+pub mod arrow;
 pub mod codec;
 pub mod cursor;
 pub mod error;

@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 
 mod aggregate;
 mod arrow;
+mod arrow_export;
 mod convert;
 mod errors;
 mod functions;
@@ -31,6 +32,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stores::Cursor>()?;
     m.add_class::<stores::Page>()?;
     m.add_class::<arrow::TextShaper>()?;
+    m.add_class::<arrow_export::ArrowStream>()?;
+    m.add_class::<arrow_export::ArrowBatch>()?;
+    m.add_class::<arrow_export::ArrowSchema>()?;
+    m.add_function(wrap_pyfunction!(arrow_export::arrow_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(arrow_export::rows_to_arrow, m)?)?;
     m.add_class::<aggregate::TextAggregator>()?;
     m.add_function(wrap_pyfunction!(functions::encode_json, m)?)?;
     m.add_function(wrap_pyfunction!(functions::decode_json, m)?)?;

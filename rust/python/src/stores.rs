@@ -153,6 +153,15 @@ impl Batch {
     }
 }
 
+/// The ids of `batches` created one `create_batch` each, in order.
+fn create_batches(s: Arc<dyn Store>, batches: Vec<Vec<Row>>) -> BridgeResult<Vec<String>> {
+    let mut ids = Vec::new();
+    for rows in batches {
+        ids.extend(s.create_batch(rows)?);
+    }
+    Ok(ids)
+}
+
 /// How a store class takes a write batch from Python: as rows unless it says otherwise.
 trait TakesBatch {
     fn batch(&self, rows: &Bound<'_, PyAny>) -> PyResult<Batch> {
@@ -189,6 +198,19 @@ macro_rules! store_class {
             fn create_batch_async<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
                 let batch = self.batch(rows)?;
                 self.handle.spawn(py, move |s| batch.create_batch(s))
+            }
+
+            /// One `create_batch` per batch of an Arrow stream (each all or nothing).
+            #[pyo3(signature = (data, id_column="id"))]
+            fn create_from_arrow<'py>(&self, py: Python<'py>, data: &Bound<'py, PyAny>, id_column: &str) -> PyResult<Bound<'py, PyAny>> {
+                let batches = crate::arrow_export::arrow_rows_from_py(data, id_column)?;
+                self.handle.sync(py, move |s| create_batches(s, batches))
+            }
+
+            #[pyo3(signature = (data, id_column="id"))]
+            fn create_from_arrow_async<'py>(&self, py: Python<'py>, data: &Bound<'py, PyAny>, id_column: &str) -> PyResult<Bound<'py, PyAny>> {
+                let batches = crate::arrow_export::arrow_rows_from_py(data, id_column)?;
+                self.handle.spawn(py, move |s| create_batches(s, batches))
             }
 
             fn create_missing<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
@@ -462,7 +484,7 @@ store_class!(SqliteStore {
     }
 });
 
-type SharedCursor = Arc<tokio::sync::Mutex<Option<Pages>>>;
+pub(crate) type SharedCursor = Arc<tokio::sync::Mutex<Option<Pages>>>;
 
 /// A core cursor of either kind of page.
 pub(crate) enum Pages {
@@ -471,7 +493,7 @@ pub(crate) enum Pages {
 }
 
 /// A page of either kind, converted to Python rows the same way.
-enum PageRows {
+pub(crate) enum PageRows {
     Rows(Vec<Row>),
     Text(Vec<TextRow>),
 }
@@ -484,7 +506,7 @@ impl Pages {
         })
     }
 
-    fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         match self {
             Pages::Rows(c) => c.close(),
             Pages::Text(c) => c.close(),
@@ -513,6 +535,11 @@ impl Cursor {
         Cursor {
             inner: Arc::new(tokio::sync::Mutex::new(Some(cursor))),
         }
+    }
+
+    /// The cursor's pages, for a reader that takes them in Rust (`ArrowStream`).
+    pub(crate) fn shared(&self) -> SharedCursor {
+        Arc::clone(&self.inner)
     }
 }
 
@@ -567,7 +594,7 @@ impl Page {
     }
 }
 
-async fn next_page(
+pub(crate) async fn next_page(
     inner: SharedCursor,
     timeout: Option<Duration>,
 ) -> BridgeResult<Option<PageRows>> {
