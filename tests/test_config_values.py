@@ -14,7 +14,7 @@ import pytest
 from dataknobs_data.backends.config import SyncSQLiteDatabaseConfig
 from dataknobs_data.backends.postgres import SyncPostgresDatabase
 from dataknobs_data.backends.sqlite import SyncSQLiteDatabase
-from dataknobs_data.config_values import coerce_bool
+from dataknobs_data.config_values import coerce_bool, positive_int, positive_seconds
 from dataknobs_data.exceptions import ConfigurationError, DatabaseOperationError
 from dataknobs_data.records import Record
 from dataknobs_data.urls import parse_url
@@ -48,6 +48,25 @@ def tables(path: Path) -> list[str]:
         return [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
     finally:
         conn.close()
+
+
+def test_counts_and_durations_from_text_or_numbers() -> None:
+    assert positive_int("bulk_docs", None, 7) == 7
+    assert positive_int("bulk_docs", "12", 7) == 12
+    assert positive_seconds("request_timeout", None, 2.5) == 2.5
+    assert positive_seconds("request_timeout", "0.25", 2.5) == 0.25
+
+
+@pytest.mark.parametrize("value", [0, -3, "many", True, 1.0j])
+def test_counts_that_are_not_positive_are_refused_by_name(value: Any) -> None:
+    with pytest.raises(ConfigurationError, match=r"bulk_docs.*positive integer"):
+        positive_int("bulk_docs", value, 7)
+
+
+@pytest.mark.parametrize("value", [0, -1.5, float("nan"), "soon", False])
+def test_durations_that_are_not_positive_are_refused_by_name(value: Any) -> None:
+    with pytest.raises(ConfigurationError, match=r"request_timeout.*positive number of seconds"):
+        positive_seconds("request_timeout", value, 2.5)
 
 
 @pytest.mark.parametrize("text", ["false", "0", "no"])

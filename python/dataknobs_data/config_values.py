@@ -17,7 +17,15 @@ from typing import Any
 
 from .exceptions import ConfigurationError
 
-__all__ = ["FALSE_WORDS", "TRUE_WORDS", "coerce_bool", "config_bool", "reject_unknown_keys"]
+__all__ = [
+    "FALSE_WORDS",
+    "TRUE_WORDS",
+    "coerce_bool",
+    "config_bool",
+    "positive_int",
+    "positive_seconds",
+    "reject_unknown_keys",
+]
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -56,6 +64,43 @@ def config_bool(config: Mapping[str, Any], key: str, default: bool) -> bool:
     if key not in config:
         return default
     return coerce_bool(key, config[key])
+
+
+def positive_int(key: str, value: Any, default: int) -> int:
+    """``value`` as a positive whole-number setting named ``key``; ``default`` when None.
+
+    Text that reads as one (``"8"``, from a file or a URL) is taken; a bool is refused, as
+    ``True`` is no count anyone meant.
+
+    Raises:
+        ConfigurationError: naming ``key`` for anything else, zero and negatives included.
+    """
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if isinstance(value, bool) or number < 1:
+        raise ConfigurationError(key, f"expected a positive integer, got {value!r}")
+    return number
+
+
+def positive_seconds(key: str, value: Any, default: float) -> float:
+    """``value`` as a positive duration in seconds named ``key``; ``default`` when None.
+
+    Raises:
+        ConfigurationError: naming ``key`` for a bool, zero, a negative, NaN or non-number.
+    """
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = 0.0
+    if isinstance(value, bool) or not number > 0:
+        raise ConfigurationError(key, f"expected a positive number of seconds, got {value!r}")
+    return number
 
 
 def reject_unknown_keys(spec: Mapping[str, Any], accepted: Iterable[str], where: str) -> None:

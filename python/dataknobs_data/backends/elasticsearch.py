@@ -42,7 +42,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar
 
 from .. import _native
-from ..config_values import config_bool
+from ..config_values import config_bool, positive_int, positive_seconds
 from ..exceptions import ConfigurationError
 from ..pooling.elasticsearch import ElasticsearchPoolConfig
 from .config import AsyncElasticsearchDatabaseConfig, SyncElasticsearchDatabaseConfig
@@ -81,32 +81,6 @@ CONFIG_KEYS: frozenset[str] = frozenset(
         "request_timeout",
     }
 )
-
-
-def _positive_int(cfg: Mapping[str, Any], key: str, default: int) -> int:
-    value = cfg.get(key)
-    if value is None:
-        return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if isinstance(value, bool) or number < 1:
-        raise ConfigurationError(key, f"expected a positive integer, got {value!r}")
-    return number
-
-
-def _seconds(cfg: Mapping[str, Any], key: str, default: float) -> float:
-    value = cfg.get(key)
-    if value is None:
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = 0.0
-    if isinstance(value, bool) or not number > 0:
-        raise ConfigurationError(key, f"expected a positive number of seconds, got {value!r}")
-    return number
 
 
 def _mapping_json(cfg: Mapping[str, Any], key: str) -> str | None:
@@ -157,12 +131,12 @@ def store_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
         "settings": _mapping_json(cfg, "settings"),
         "mappings": _mapping_json(cfg, "mappings"),
         "create_index": config_bool(cfg, "create_index", True),
-        "bulk_bytes": _positive_int(cfg, "bulk_bytes", 8 << 20),
-        "bulk_docs": _positive_int(cfg, "bulk_docs", 10_000),
-        "max_concurrency": _positive_int(cfg, "max_concurrency", 4),
-        "max_attempts": _positive_int(cfg, "max_retries", 5),
-        "connect_timeout": _seconds(cfg, "connect_timeout", 5.0),
-        "request_timeout": _seconds(cfg, "request_timeout", 60.0),
+        "bulk_bytes": positive_int("bulk_bytes", cfg.get("bulk_bytes"), 8 << 20),
+        "bulk_docs": positive_int("bulk_docs", cfg.get("bulk_docs"), 10_000),
+        "max_concurrency": positive_int("max_concurrency", cfg.get("max_concurrency"), 4),
+        "max_attempts": positive_int("max_retries", cfg.get("max_retries"), 5),
+        "connect_timeout": positive_seconds("connect_timeout", cfg.get("connect_timeout"), 5.0),
+        "request_timeout": positive_seconds("request_timeout", cfg.get("request_timeout"), 60.0),
     }
 
 

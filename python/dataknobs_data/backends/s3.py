@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from .. import _native
+from ..config_values import positive_int, positive_seconds
 from ..exceptions import ConfigurationError
 from .native import NativeAsyncDatabase, NativeSyncDatabase
 
@@ -55,32 +56,6 @@ def _pick(cfg: Mapping[str, Any], setting: str) -> Any:
         if cfg.get(key) is not None:
             return cfg[key]
     return None
-
-
-def _positive_int(cfg: Mapping[str, Any], setting: str, default: int) -> int:
-    value = _pick(cfg, setting)
-    if value is None:
-        return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if isinstance(value, bool) or number < 1:
-        raise ConfigurationError(setting, f"expected a positive integer, got {value!r}")
-    return number
-
-
-def _seconds(cfg: Mapping[str, Any], key: str, default: float) -> float:
-    value = cfg.get(key)
-    if value is None:
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = 0.0
-    if isinstance(value, bool) or not number > 0:
-        raise ConfigurationError(key, f"expected a positive number of seconds, got {value!r}")
-    return number
 
 
 def _optional_str(cfg: Mapping[str, Any], setting: str) -> str | None:
@@ -128,10 +103,10 @@ def store_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
         "access_key_id": _optional_str(cfg, "access_key_id"),
         "secret_access_key": _optional_str(cfg, "secret_access_key"),
         "session_token": _optional_str(cfg, "session_token"),
-        "max_concurrency": _positive_int(cfg, "max_concurrency", 64),
-        "max_attempts": _positive_int(cfg, "max_attempts", 3),
-        "connect_timeout": _seconds(cfg, "connect_timeout", 5.0),
-        "request_timeout": _seconds(cfg, "request_timeout", 30.0),
+        "max_concurrency": positive_int("max_concurrency", _pick(cfg, "max_concurrency"), 64),
+        "max_attempts": positive_int("max_attempts", _pick(cfg, "max_attempts"), 3),
+        "connect_timeout": positive_seconds("connect_timeout", cfg.get("connect_timeout"), 5.0),
+        "request_timeout": positive_seconds("request_timeout", cfg.get("request_timeout"), 30.0),
         "create_bucket": bool(cfg.get("create_bucket", True)),
     }
 
