@@ -373,3 +373,12 @@ def test_resolved_share() -> None:
         file=sys.stderr,
     )
     assert share >= GOAL, f"{resolved}/{len(in_scope)} resolved ({share:.1%}) < {GOAL:.0%}"
+
+
+def test_star_import_binds_every_name_0_11_0s_did() -> None:
+    # `from dataknobs_data import *` followed by `migration.Migrator(...)` is 0.11.0 code too.
+    namespace: dict[str, Any] = {}
+    exec("from dataknobs_data import *", namespace)
+    wanted = set(SNAPSHOT["modules"]["dataknobs_data"])
+    assert sorted(wanted - namespace.keys()) == []
+    assert namespace["migration"].Migrator.__name__ == "Migrator"

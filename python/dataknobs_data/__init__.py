@@ -190,8 +190,11 @@ __all__ = [
     "is_backend_available",
     "is_default_backend",
     "is_storage_key_field",
+    # 0.11.0's star import brings the two subpackages too (loaded then, by __getattr__).
+    "migration",
     "module_installed",
     "normalize_backend",
     "register_backend",
     "select_backend",
+    "validation",
 ]
