@@ -8,6 +8,61 @@ use crate::query::{Cond, Op, QuerySpec};
 use crate::row::Row;
 use crate::value::{Map, Value};
 
+/// The verbs of a blocking `Store` over an async store, for a test type with fields `rt` (a
+/// tokio runtime, or a reference to one) and `s` (the store): every verb but `stream`, which
+/// each store's tests write for its own cursor type.
+macro_rules! blocking_verbs {
+    () => {
+        fn create_batch(&self, rows: Vec<Row>) -> Result<Vec<String>> {
+            self.rt.block_on(self.s.create_batch(rows))
+        }
+        fn create_missing(&self, rows: Vec<Row>) -> Result<Vec<bool>> {
+            self.rt.block_on(self.s.create_missing(rows))
+        }
+        fn upsert_batch(&self, rows: Vec<Row>) -> Result<Vec<String>> {
+            self.rt.block_on(self.s.upsert_batch(rows))
+        }
+        fn update_batch(&self, rows: Vec<Row>) -> Result<Vec<bool>> {
+            self.rt.block_on(self.s.update_batch(rows))
+        }
+        fn read_batch(&self, ids: &[String]) -> Result<Vec<Option<Row>>> {
+            self.rt.block_on(self.s.read_batch(ids))
+        }
+        fn exists_batch(&self, ids: &[String]) -> Result<Vec<bool>> {
+            self.rt.block_on(self.s.exists_batch(ids))
+        }
+        fn delete_batch(&self, ids: &[String]) -> Result<Vec<bool>> {
+            self.rt.block_on(self.s.delete_batch(ids))
+        }
+        fn search(&self, spec: &QuerySpec) -> Result<Vec<Row>> {
+            self.rt.block_on(self.s.search(spec))
+        }
+        fn count(&self, spec: &QuerySpec) -> Result<usize> {
+            self.rt.block_on(self.s.count(spec))
+        }
+        fn clear(&self) -> Result<usize> {
+            self.rt.block_on(self.s.clear())
+        }
+        fn for_each_match(&self, spec: &QuerySpec, each: &mut dyn FnMut(&Row)) -> Result<()> {
+            self.search(&crate::aggregate::condition_spec(spec))?
+                .iter()
+                .for_each(each);
+            Ok(())
+        }
+        fn aggregate(
+            &self,
+            spec: &QuerySpec,
+            agg: &std::sync::Arc<crate::AggSpec>,
+        ) -> Result<Vec<crate::AggRow>> {
+            self.rt.block_on(self.s.aggregate(spec, agg))
+        }
+        fn close(&self) -> Result<()> {
+            self.s.close()
+        }
+    };
+}
+pub(crate) use blocking_verbs;
+
 pub fn row(id: &str, n: i64) -> Row {
     let mut data = Map::new();
     data.insert("n".into(), Value::Int(n));

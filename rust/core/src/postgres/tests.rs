@@ -48,54 +48,13 @@ struct Blocking {
 }
 
 impl Store for Blocking {
-    fn create_batch(&self, rows: Vec<Row>) -> Result<Vec<String>> {
-        self.rt.block_on(self.s.create_batch(rows))
-    }
-    fn create_missing(&self, rows: Vec<Row>) -> Result<Vec<bool>> {
-        self.rt.block_on(self.s.create_missing(rows))
-    }
-    fn upsert_batch(&self, rows: Vec<Row>) -> Result<Vec<String>> {
-        self.rt.block_on(self.s.upsert_batch(rows))
-    }
-    fn update_batch(&self, rows: Vec<Row>) -> Result<Vec<bool>> {
-        self.rt.block_on(self.s.update_batch(rows))
-    }
-    fn read_batch(&self, ids: &[String]) -> Result<Vec<Option<Row>>> {
-        self.rt.block_on(self.s.read_batch(ids))
-    }
-    fn exists_batch(&self, ids: &[String]) -> Result<Vec<bool>> {
-        self.rt.block_on(self.s.exists_batch(ids))
-    }
-    fn delete_batch(&self, ids: &[String]) -> Result<Vec<bool>> {
-        self.rt.block_on(self.s.delete_batch(ids))
-    }
-    fn search(&self, spec: &QuerySpec) -> Result<Vec<Row>> {
-        self.rt.block_on(self.s.search(spec))
-    }
-    fn count(&self, spec: &QuerySpec) -> Result<usize> {
-        self.rt.block_on(self.s.count(spec))
-    }
-    fn clear(&self) -> Result<usize> {
-        self.rt.block_on(self.s.clear())
-    }
-    fn for_each_match(&self, spec: &QuerySpec, each: &mut dyn FnMut(&Row)) -> Result<()> {
-        self.search(&crate::aggregate::condition_spec(spec))?
-            .iter()
-            .for_each(each);
-        Ok(())
-    }
-    fn aggregate(&self, spec: &QuerySpec, agg: &Arc<crate::AggSpec>) -> Result<Vec<crate::AggRow>> {
-        self.rt.block_on(self.s.aggregate(spec, agg))
-    }
+    crate::testutil::blocking_verbs!();
     fn stream(self: Arc<Self>, spec: QuerySpec, b: usize, p: usize) -> Result<Cursor> {
         let _entered = self.rt.enter();
         Ok(match self.rt.block_on(self.s.stream(spec, b, p))? {
             Streamed::Rows(cursor) => cursor,
             Streamed::Text(text) => decoded(text, p),
         })
-    }
-    fn close(&self) -> Result<()> {
-        self.s.close()
     }
 }
 

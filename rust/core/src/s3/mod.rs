@@ -501,8 +501,6 @@ impl S3Store {
         self.heads(&c, &keys).await
     }
 
-    /// True where a record was removed (a repeated id removes once). The existing keys go in
-    /// multi-object deletes of 1,000.
     /// A transaction's batches, each applied on its own (S3 has no transactions: the batches
     /// before a failing one stay applied, as `Store::apply` documents).
     pub async fn apply(&self, ops: Vec<WriteOp>) -> Result<usize> {
@@ -522,6 +520,8 @@ impl S3Store {
         Ok(affected)
     }
 
+    /// True where a record was removed (a repeated id removes once). The existing keys go in
+    /// multi-object deletes of 1,000.
     pub async fn delete_batch(&self, ids: &[String]) -> Result<Vec<bool>> {
         let c = self.client()?;
         let mut seen = HashSet::with_capacity(ids.len());
