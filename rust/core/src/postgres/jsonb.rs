@@ -221,6 +221,51 @@ mod tests {
     }
 
     #[test]
+    fn copy_stream_reads_back_as_the_rows_in_pieces() {
+        // Enough rows for several pieces: a row may not straddle two of them, and the
+        // concatenation must be one binary COPY stream that reads back as the rows.
+        let rows: Vec<Row> = (0..3000)
+            .map(|i| {
+                let mut data = Map::new();
+                data.insert("n".into(), Value::Int(i));
+                data.insert("s".into(), Value::Str("é".repeat(100)));
+                Row {
+                    id: format!("r{i}"),
+                    data,
+                    metadata: Map::new(),
+                }
+            })
+            .collect();
+        let pieces: Vec<bytes::Bytes> = copy_stream(&rows).map(|p| p.unwrap()).collect();
+        assert!(pieces.len() > 1, "{} piece(s)", pieces.len());
+        let all: Vec<u8> = pieces.iter().flat_map(|p| p.iter().copied()).collect();
+        assert_eq!(&all[..11], b"PGCOPY\n\xff\r\n\0");
+        let mut at = 19;
+        let mut take = |n: usize| {
+            let out = &all[at..at + n];
+            at += n;
+            out
+        };
+        for row in &rows {
+            assert_eq!(take(2), 3i16.to_be_bytes());
+            let mut field = || {
+                let len = i32::from_be_bytes(take(4).try_into().unwrap());
+                take(usize::try_from(len).unwrap()).to_vec()
+            };
+            assert_eq!(field(), row.id.as_bytes());
+            let data = field();
+            assert_eq!(data[0], JSONB_VERSION);
+            assert_eq!(
+                codec::decode_map(std::str::from_utf8(&data[1..]).unwrap()).unwrap(),
+                row.data
+            );
+            assert_eq!(field(), b"\x01{}");
+        }
+        assert_eq!(take(2), (-1i16).to_be_bytes());
+        assert_eq!(at, all.len());
+    }
+
+    #[test]
     fn tag_like_map_is_escaped() {
         let mut m = Map::new();
         m.insert("$date".into(), Value::Str("x".into()));
