@@ -5,8 +5,9 @@
 //! Storage order is `seq`, an identity assigned at first insertion (an upsert of an existing id
 //! keeps it). Conditions go to SQL through `sql::translate`: exact where the translation is
 //! exact, otherwise as a superset that the compiled query (the reference semantics) narrows
-//! down in Rust. Sorting is always done in Rust; offset and limit go to SQL when the condition
-//! is exact and there is no sort.
+//! down in Rust. A sort with a limit goes to SQL with `LIMIT offset + limit` whatever the
+//! condition (`search_sorted_in_sql`); a sort without one is done in Rust; offset and limit in
+//! storage order go to SQL when the condition is exact.
 
 mod config;
 mod errors;
