@@ -195,6 +195,50 @@ def test_create_batch_names_the_first_stored_collision(db: SyncPostgresDatabase)
     assert [r.id for r in db.all()] == ["b", "d"]
 
 
+@pytest.mark.parametrize("prepared", [True, False])
+def test_a_failed_create_batch_stores_nothing_of_it_in_either_statement_mode(
+    pg: PostgresService, prepared: bool
+) -> None:
+    # The COPY runs as its own statement with prepared statements and inside a transaction
+    # without them: a collision at the end of a batch leaves none of its earlier rows.
+    database = SyncPostgresDatabase(config(pg, prepared_statements=prepared))
+    database.connect()
+    try:
+        database.create_batch([Record({"v": 0}, id="z")])
+        batch = [Record({"v": i, "s": "x" * 500}, id=f"k{i}") for i in range(2000)]
+        with pytest.raises(DuplicateRecordError, match="'z'"):
+            database.create_batch([*batch, Record({"v": 1}, id="z")])
+        assert database.count() == 1
+        # The connection it failed on serves the next batches, which the cached COPY reuses.
+        for start in (0, 1000):
+            database.create_batch(batch[start : start + 1000])
+        assert database.count() == 2001
+        assert database.read("k1999") == batch[1999]
+    finally:
+        database.close()
+
+
+def test_a_sorted_window_whose_top_candidates_fail_the_reference_reads_on(
+    db: SyncPostgresDatabase,
+) -> None:
+    # A Decimal with a five-digit exponent is too odd for SQL to compare, so the predicate
+    # leaves it undecided; the top candidates by n are all such rows, and all fail `x > 60`.
+    # The server's LIMIT then falls short and the window must be read on past it.
+    records = [
+        Record({"n": i, "x": Decimal("-1E+99999") if i >= 150 else 100}, id=f"r{i:03d}")
+        for i in range(300)
+    ]
+    db.create_batch(records)
+    for offset in (0, 5):
+        query = Query().filter("x", ">", 60).sort_by("n", "desc").limit(10).offset(offset)
+        want = [r.id for r in apply_query(records, query)]
+        assert want[0] == f"r{149 - offset:03d}"
+        assert [r.id for r in db.search(query)] == want
+    # Undecided rows that do match are kept from the first, limited read.
+    query = Query().filter("x", "<", 60).sort_by("n", "desc").limit(10)
+    assert [r.id for r in db.search(query)] == [f"r{i:03d}" for i in range(299, 289, -1)]
+
+
 def test_integral_floats_and_big_ints_keep_their_type(db: SyncPostgresDatabase) -> None:
     values = {"f": 1e16, "g": -3e300, "h": 2.0, "i": 2**63 - 1, "tiny": 5e-324}
     db.create(Record(values, id="x"))

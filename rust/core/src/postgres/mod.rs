@@ -5,8 +5,9 @@
 //! Storage order is `seq`, an identity assigned at first insertion (an upsert of an existing id
 //! keeps it). Conditions go to SQL through `sql::translate`: exact where the translation is
 //! exact, otherwise as a superset that the compiled query (the reference semantics) narrows
-//! down in Rust. Sorting is always done in Rust; offset and limit go to SQL when the condition
-//! is exact and there is no sort.
+//! down in Rust. A sort with a limit goes to SQL with `LIMIT offset + limit` whatever the
+//! condition (`search_sorted_in_sql`); a sort without one is done in Rust; offset and limit in
+//! storage order go to SQL when the condition is exact.
 
 mod config;
 mod errors;
@@ -19,9 +20,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use deadpool_postgres::{Object, Transaction};
-use futures_util::{pin_mut, TryStreamExt};
+use futures_util::{pin_mut, SinkExt, TryStreamExt};
 use parking_lot::RwLock;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Statement;
 
@@ -50,8 +50,10 @@ pub struct PostgresStore {
     table: String,
     /// `table "schema"."table"`, naming it in errors.
     source: Arc<str>,
-    /// The same, as a string literal's content for `to_regclass`.
+    /// `SELECT id, data, metadata FROM table`.
     sel_all: String,
+    /// The binary COPY every `create_batch` runs.
+    copy_in: String,
     /// The GIN index on `data`: its qualified name and the statement that builds it.
     gin_name: String,
     gin_ddl: String,
@@ -198,6 +200,7 @@ impl PostgresStore {
         let stem = &settings.table[..settings.table.len().min(55)];
         let store = PostgresStore {
             sel_all: format!("SELECT id, data, metadata FROM {table}"),
+            copy_in: format!("COPY {table} (id, data, metadata) FROM STDIN (FORMAT binary)"),
             gin_name: format!("\"{}\".\"{stem}_data\"", settings.schema_name),
             gin_ddl: format!(
                 "CREATE INDEX IF NOT EXISTS \"{stem}_data\" ON {table} USING gin (data jsonb_path_ops)"
@@ -342,45 +345,17 @@ impl PostgresStore {
         }
         drop(seen);
         let (pool, mut client) = self.conn().await?;
-        let copied = async {
-            let tx = client.transaction().await?;
-            // COPY prepares a named statement inside the transaction; the driver closes it as
-            // soon as the COPY ends, ahead of the COMMIT, so it is safe without prepared
-            // statements too.
-            let copy = async {
-                let sink = tx
-                    .copy_in(&format!(
-                        "COPY {} (id, data, metadata) FROM STDIN (FORMAT binary)",
-                        self.table
-                    ))
-                    .await?;
-                let writer =
-                    BinaryCopyInWriter::new(sink, &[Type::VARCHAR, Type::JSONB, Type::JSONB]);
-                pin_mut!(writer);
-                for r in &rows {
-                    writer
-                        .as_mut()
-                        .write(&[&r.id, &JsonbMap(&r.data), &JsonbMap(&r.metadata)])
-                        .await?;
-                }
-                writer.finish().await
-            }
-            .await;
-            match copy {
-                Ok(_) => tx.commit().await,
-                Err(e) => {
-                    self.statements.rollback(tx).await;
-                    Err(e)
-                }
-            }
-        }
-        .await;
+        let copied = self.copy_rows(&mut client, &rows).await;
         match copied {
-            Ok(()) => {
+            Ok(_) => {
                 client.done();
                 Ok(rows.into_iter().map(|r| r.id).collect())
             }
-            Err(e) if is_unique_violation(&e) => {
+            Err(CopyFailed::Encode(e)) => {
+                client.done();
+                Err(Error::operation("create", e))
+            }
+            Err(CopyFailed::Pg(e)) if is_unique_violation(&e) => {
                 // COPY inserts in input order, so the violation names the first stored id the
                 // batch repeats; look it up anyway in case the detail text is not ours to parse.
                 let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
@@ -394,10 +369,48 @@ impl PostgresStore {
                     (None, None) => return Err(pg_err("create", e)),
                 }))
             }
-            Err(e) => {
+            Err(CopyFailed::Pg(e)) => {
                 pool.note_error();
                 client.done();
                 Err(pg_err("create", e))
+            }
+        }
+    }
+
+    /// The binary COPY of `rows` (jsonb.rs `copy_stream`), all or nothing.
+    ///
+    /// With prepared statements the COPY is one statement in its own implicit transaction,
+    /// which a failure (a stored id, a dropped connection) rolls back whole: its statement is
+    /// prepared once per connection, so a batch costs two round trips (Bind/Execute answered by
+    /// CopyInResponse, then the data answered by CommandComplete). Before, BEGIN, a Parse per
+    /// batch, the COPY and COMMIT made five, each a wake-up of this task on a loaded machine
+    /// (log_min_duration_statement showed up to 17 ms between the COPY's end and the COMMIT).
+    /// Without prepared statements (PgBouncer) the statement COPY needs must not outlive a
+    /// transaction, so it runs inside one (see `Statements`).
+    async fn copy_rows(
+        &self,
+        client: &mut Object,
+        rows: &[Row],
+    ) -> std::result::Result<u64, CopyFailed> {
+        match self.statements {
+            Statements::Prepared => {
+                let stmt = client.prepare_cached(&self.copy_in).await?;
+                let sink = client.copy_in(&stmt).await?;
+                send_copy(sink, rows).await
+            }
+            Statements::Unnamed => {
+                let tx = client.transaction().await?;
+                // The driver closes the statement it prepares as soon as the COPY has started,
+                // ahead of the COMMIT.
+                let copied =
+                    async { send_copy(tx.copy_in(self.copy_in.as_str()).await?, rows).await }.await;
+                match copied {
+                    Ok(n) => Ok(tx.commit().await.map(|()| n)?),
+                    Err(e) => {
+                        self.statements.rollback(tx).await;
+                        Err(e)
+                    }
+                }
             }
         }
     }
@@ -805,6 +818,31 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// Hands the rows of `sql`, a statement whose LIMIT bounds them, to `each` until it returns
+    /// false: one unnamed statement, one round trip, where a portal in a read-only transaction
+    /// (`scan`) costs BEGIN, Parse, Bind, Execute and COMMIT. Rows left unread when `each`
+    /// stops are at most the LIMIT; the driver discards them.
+    async fn scan_window(
+        &self,
+        client: &Object,
+        sql: &str,
+        plan: &Plan,
+        mut each: impl FnMut(&tokio_postgres::Row) -> Result<bool> + Send,
+    ) -> Result<()> {
+        let op = |e| pg_err("search", e);
+        let rows = client
+            .query_typed_raw(sql, plan.typed_args())
+            .await
+            .map_err(op)?;
+        pin_mut!(rows);
+        while let Some(r) = rows.try_next().await.map_err(op)? {
+            if !each(&r)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     pub async fn search(&self, spec: &QuerySpec) -> Result<Vec<Row>> {
         let q = CompiledQuery::new(spec)?;
         let q = &q;
@@ -865,7 +903,7 @@ impl PostgresStore {
                 Order::Storage,
                 Some((q.offset(), q.limit())),
             );
-            self.scan(client, &sql, &plan, |r| {
+            self.scan_window(client, &sql, &plan, |r| {
                 hits.push(q.project_row(self.decode_row(r)?));
                 Ok(true)
             })
@@ -911,9 +949,18 @@ impl PostgresStore {
         Ok(found.into_iter().map(|(_, row)| row).collect())
     }
 
-    /// The sorted window with the server doing the sort (and the limit, when the condition is
-    /// exact). False when a sort value only the reference can order turned up: `hits` is then
-    /// incomplete and the caller sorts in Rust.
+    /// The sorted window with the server doing the sort and the limit. False when a sort value
+    /// only the reference can order turned up: `hits` is then incomplete and the caller sorts
+    /// in Rust.
+    ///
+    /// The server returns the first `offset + limit` candidates in the query's order, one
+    /// statement. Every match is a candidate and both are in the same order, so the matches
+    /// among those candidates are the first matches overall: when the predicate is exact they
+    /// are the window, and when it is not, they are still the window unless rows the reference
+    /// rejected left it short while the server had more candidates to give. Only then are the
+    /// candidates read again without a limit (a portal, stopping when the window is full).
+    /// Before, an inexact predicate (any number comparison: odd Decimals are the reference's
+    /// to decide) sent no LIMIT, so the server sorted every candidate and sent pages of 2,000.
     async fn search_sorted_in_sql(
         &self,
         client: &mut Object,
@@ -922,36 +969,35 @@ impl PostgresStore {
         sort: &sql::SortSql,
         hits: &mut Vec<Row>,
     ) -> Result<bool> {
-        // The first row must be seen to know the order holds, so the offset is skipped here.
-        let window = plan
-            .exact
-            .then(|| q.limit().map(|l| (0, Some(l.saturating_add(q.offset())))))
-            .flatten();
-        let sql = plan.select(&self.table, Rows::Candidates, Order::Sql(sort), window);
-        let (mut first, mut in_sql, mut skip) = (true, true, q.offset());
-        self.scan(client, &sql, plan, |r| {
-            if std::mem::take(&mut first) && r.try_get::<_, bool>(4).map_err(read_err)? {
-                in_sql = false;
-                return Ok(false);
-            }
-            let sure = is_sure(r)?;
-            if sure && skip > 0 {
-                skip -= 1;
-                return Ok(true);
-            }
-            let row = self.decode_row(r)?;
-            if !sure && !q.matches(&row)? {
-                return Ok(true);
-            }
-            if skip > 0 {
-                skip -= 1;
-                return Ok(true);
-            }
-            hits.push(q.project_row(row));
-            Ok(Some(hits.len()) != q.limit())
+        let Some(limit) = q.limit() else {
+            return Ok(false);
+        };
+        let wanted = limit.saturating_add(q.offset());
+        let sql = plan.select(
+            &self.table,
+            Rows::Candidates,
+            Order::Sql(sort),
+            Some((0, Some(wanted))),
+        );
+        let mut window = Window::new(q, limit);
+        let mut fetched = 0;
+        self.scan_window(client, &sql, plan, |r| {
+            fetched += 1;
+            window.take(r, &self.source, hits)
         })
         .await?;
-        Ok(in_sql)
+        if !window.in_sql {
+            return Ok(false);
+        }
+        if plan.exact || fetched < wanted || hits.len() == limit {
+            return Ok(true);
+        }
+        hits.clear();
+        let sql = plan.select(&self.table, Rows::Candidates, Order::Sql(sort), None);
+        let mut window = Window::new(q, limit);
+        self.scan(client, &sql, plan, |r| window.take(r, &self.source, hits))
+            .await?;
+        Ok(window.in_sql)
     }
 
     pub async fn count(&self, spec: &QuerySpec) -> Result<usize> {
@@ -1538,6 +1584,78 @@ impl Plan {
             .iter()
             .map(|p| (p as &(dyn ToSql + Sync), Type::TEXT))
             .collect()
+    }
+}
+
+/// The reading of a sorted window the server ordered (`search_sorted_in_sql`): skips the
+/// offset, checks the rows the predicate left undecided, stops when `limit` rows are in.
+struct Window<'q> {
+    q: &'q CompiledQuery,
+    limit: usize,
+    skip: usize,
+    first: bool,
+    /// False when the first row's sort values are ones only the reference orders.
+    in_sql: bool,
+}
+
+impl<'q> Window<'q> {
+    fn new(q: &'q CompiledQuery, limit: usize) -> Window<'q> {
+        Window {
+            q,
+            limit,
+            skip: q.offset(),
+            first: true,
+            in_sql: true,
+        }
+    }
+
+    /// Takes one fetched row; false when no more are wanted.
+    fn take(&mut self, r: &tokio_postgres::Row, source: &str, hits: &mut Vec<Row>) -> Result<bool> {
+        // The first row must be seen to know the order holds, so the offset is skipped here.
+        if std::mem::take(&mut self.first) && r.try_get::<_, bool>(4).map_err(read_err)? {
+            self.in_sql = false;
+            return Ok(false);
+        }
+        let sure = is_sure(r)?;
+        if sure && self.skip > 0 {
+            self.skip -= 1;
+            return Ok(true);
+        }
+        let row = decode_row(r, source)?;
+        if !sure && !self.q.matches(&row)? {
+            return Ok(true);
+        }
+        if self.skip > 0 {
+            self.skip -= 1;
+            return Ok(true);
+        }
+        hits.push(self.q.project_row(row));
+        Ok(hits.len() != self.limit)
+    }
+}
+
+/// Sends the binary COPY of `rows` into `sink` and waits for the server's count. A row that
+/// cannot be encoded aborts the COPY (the sink dropped unfinished sends CopyFail).
+async fn send_copy(
+    sink: tokio_postgres::CopyInSink<bytes::Bytes>,
+    rows: &[Row],
+) -> std::result::Result<u64, CopyFailed> {
+    pin_mut!(sink);
+    for piece in jsonb::copy_stream(rows) {
+        sink.feed(piece.map_err(CopyFailed::Encode)?).await?;
+    }
+    Ok(sink.finish().await?)
+}
+
+/// Why a COPY failed: the server or the wire, or a row that could not be encoded.
+enum CopyFailed {
+    Pg(tokio_postgres::Error),
+    Encode(std::io::Error),
+}
+
+impl From<tokio_postgres::Error> for CopyFailed {
+    fn from(e: tokio_postgres::Error) -> CopyFailed {
+        CopyFailed::Pg(e)
     }
 }
 
