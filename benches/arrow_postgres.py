@@ -18,7 +18,8 @@ fresh interpreter; the time is the best of ``--repeat`` (0.11.0: one run).
 Then DataFrame -> PostgreSQL for ``--write-n`` rows of the same four columns, each into a
 fresh table: ``write_arrow(pa.Table.from_pandas(df))`` and our ``bulk_insert_dataframe``,
 against 0.11.0's ``bulk_insert_dataframe`` and ``DataFrame.to_sql`` with a COPY method
-(psycopg; a plain typed table, not our JSONB layout).
+(psycopg; a plain typed table, not our JSONB layout). Last, ``write_arrow`` of
+``--write-stream-n`` rows from a RecordBatchReader of 10,000-row batches, with its peak RSS.
 """
 
 from __future__ import annotations
@@ -170,6 +171,39 @@ db.close()
 """,
 }
 
+#: ``write_arrow`` of ``--write-stream-n`` rows as a reader of 10,000-row batches made as they
+#: are pulled (the source holds one batch): the peak RSS over the write, from the kernel's
+#: high-water mark, against the process ready to write.
+STREAM_WRITERS = {
+    "ours_write_arrow_stream_rss": """
+import resource
+import pyarrow as pa
+from dataknobs_data.backends.postgres import SyncPostgresDatabase
+N = int(sys.argv[4])
+schema = pa.schema([("id", pa.string()), ("n", pa.int64()), ("name", pa.string()),
+                    ("score", pa.float64()), ("active", pa.bool_())])
+def batches():
+    for start in range(0, N, 10_000):
+        r = range(start, min(N, start + 10_000))
+        yield pa.record_batch([pa.array([f"s{i:08d}" for i in r]), pa.array(r),
+                               pa.array([f"user{i}" for i in r]), pa.array([i / 7 for i in r]),
+                               pa.array([i % 3 == 0 for i in r])], schema=schema)
+db = SyncPostgresDatabase(config); db.connect()
+next(batches())  # pyarrow's builders warmed, as the start of the write finds them
+start_rss = rss_mb()
+base_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+t = time.perf_counter()
+ids = db.write_arrow(pa.RecordBatchReader.from_batches(schema, batches()))
+took = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+assert len(ids) == N
+db.close()
+print(json.dumps({"seconds": took, "rows": N, "rss_start_mb": round(start_rss, 1),
+                  "rss_peak_mb": round(peak, 1), "rss_growth_mb": round(peak - start_rss, 1),
+                  "peak_before_write_mb": round(base_peak, 1)}))
+""",
+}
+
 WRITE_EPILOGUE = """
 print(json.dumps({"seconds": took, "rows": N, "rss_peak_mb": round(rss_mb(), 1)}))
 """
@@ -185,6 +219,9 @@ print(json.dumps({"seconds": took, "rows": len(df), "types": types,
 def run(python: str, name: str, dsn: str, table: str, sql: str, n: int = 0) -> dict[str, Any]:
     if name in WRITERS:
         code = PRELUDE + WRITERS[name] + WRITE_EPILOGUE
+        table = f"w_{uuid.uuid4().hex[:8]}"
+    elif name in STREAM_WRITERS:
+        code = PRELUDE + STREAM_WRITERS[name]
         table = f"w_{uuid.uuid4().hex[:8]}"
     else:
         code = PRELUDE + CONTESTANTS[name] + EPILOGUE
@@ -209,6 +246,12 @@ def main() -> int:
     parser.add_argument("--dsn", default=os.environ.get("DKDATA_PG_DSN"))
     parser.add_argument("--ref", default=REF_PYTHON, help="the interpreter with 0.11.0")
     parser.add_argument("--write-n", type=int, default=100_000, help="rows per DataFrame write")
+    parser.add_argument(
+        "--write-stream-n",
+        type=int,
+        default=1_000_000,
+        help="rows of the streamed write_arrow whose peak RSS is measured (0: none)",
+    )
     parser.add_argument("--skip", action="append", default=[], help="a contestant to leave out")
     parser.add_argument("--out", default=str(ROOT / "benches/results/arrow_postgres.json"))
     args = parser.parse_args()
@@ -262,6 +305,13 @@ def main() -> int:
             best = min(runs, key=lambda r: r["seconds"])
             best["all_seconds"] = [round(r["seconds"], 3) for r in runs]
             results["writes"][name] = best
+            print(f"{name:40s} {best['seconds']:8.3f} s  {json.dumps(best)}", flush=True)
+        results["write_stream_n"] = args.write_stream_n
+        for name in STREAM_WRITERS:
+            if name in args.skip or not args.write_stream_n:
+                continue
+            best = run(sys.executable, name, svc.dsn, table, sql, args.write_stream_n)
+            results["write_stream"] = {name: best}
             print(f"{name:40s} {best['seconds']:8.3f} s  {json.dumps(best)}", flush=True)
     finally:
         svc.stop()

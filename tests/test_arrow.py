@@ -10,7 +10,11 @@ import pytest
 
 from dataknobs_data import AsyncDatabase, Query, Record, SyncDatabase
 from dataknobs_data.arrow import infer_schema
-from dataknobs_data.exceptions import DuplicateRecordError, SerializationError
+from dataknobs_data.exceptions import (
+    DatabaseOperationError,
+    DuplicateRecordError,
+    SerializationError,
+)
 
 from .test_pandas import by_id, typed_records
 
@@ -48,6 +52,13 @@ def test_arrow_round_trip_every_field_type_with_nulls(db: SyncDatabase) -> None:
     assert by_id(db.all()) == by_id(typed_records())
     with pytest.raises(DuplicateRecordError):
         db.write_arrow(table.slice(0, 2))
+    # A later batch that fails leaves the batches before it stored, and says which.
+    later = pa.table({"id": ["x1", "r3"], "integer": [1, 2]}).to_batches(max_chunksize=1)
+    with pytest.raises(DatabaseOperationError, match="Arrow batch 2 failed") as info:
+        db.write_arrow(later)
+    assert info.value.written == ["x1"]  # type: ignore[attr-defined]
+    assert info.value.not_written == ["r3"]  # type: ignore[attr-defined]
+    assert db.read("x1") is not None and db.count() == 11
 
 
 async def test_arrow_round_trip_async(adb: AsyncDatabase) -> None:

@@ -11,7 +11,11 @@ import pyarrow as pa
 import pytest
 
 from dataknobs_data import AsyncDatabase, Query, Record, SyncDatabase, _native
-from dataknobs_data.exceptions import DuplicateRecordError, SerializationError
+from dataknobs_data.exceptions import (
+    DatabaseOperationError,
+    DuplicateRecordError,
+    SerializationError,
+)
 from dataknobs_data.factory import async_database_factory, database_factory
 
 from .conftest import BACKENDS
@@ -123,17 +127,77 @@ def test_write_arrow_builds_rows_in_rust(native_db: SyncDatabase) -> None:
     # A nullable id column stays a data field too (to_arrow's own id column does not).
     assert back["a"]["n"] == 1 and back["a"]["id"] == "a" and back["a"]["tags"] == ["x"]
     assert back[ids[1]]["n"] is None and back[ids[1]]["when"].timestamp() == 1.0
-    # One create_batch per batch: a batch with a taken id writes nothing of itself.
+    # One create_batch per batch: a batch with a taken id writes nothing of itself, and the
+    # error says what the batches before it stored.
     again = pa.table({"id": ["new", "a"], "n": [5, 6]}).to_batches(max_chunksize=1)
-    with pytest.raises(DuplicateRecordError):
+    with pytest.raises(DatabaseOperationError, match=r"Arrow batch 2 failed: .*'a'") as info:
         native_db.write_arrow(again)
+    assert info.value.written == ["new"]  # type: ignore[attr-defined]
+    assert info.value.not_written == ["a"]  # type: ignore[attr-defined]
     assert native_db.read("new") is not None and native_db.count() == 4
+    # Nothing stored: the cause itself.
+    with pytest.raises(DuplicateRecordError):
+        native_db.write_arrow(pa.table({"id": ["a"], "n": [7]}))
     assert native_db.write_arrow([]) == []
     odd = pa.table({"id": ["z"], "c": pa.array(["v"]).dictionary_encode()})
     with pytest.raises(SerializationError, match="record 'z', field 'c': Arrow type"):
         native_db.write_arrow(odd)
     with pytest.raises(ValueError, match="__arrow_c_stream__"):
         native_db._ensure_store().create_from_arrow(object())  # type: ignore[attr-defined]
+
+
+def _batches(pulled: list[int], bad_at: int, size: int = 4) -> Iterator[pa.RecordBatch]:
+    """Batches of `size` rows, `pulled` counting those taken; batch `bad_at` holds a uint64
+    beyond the signed range the value model holds."""
+    for b in range(6):
+        pulled.append(b)
+        n = [b * size + i for i in range(size)]
+        if b == bad_at:
+            n[1] = 2**63
+        ids = [f"w{v:03d}" for v in range(b * size, (b + 1) * size)]
+        yield pa.record_batch({"id": ids, "n": pa.array(n, pa.uint64())})
+
+
+def test_write_arrow_stores_batch_by_batch_up_to_a_bad_one(native_db: SyncDatabase) -> None:
+    pulled: list[int] = []
+    with pytest.raises(DatabaseOperationError) as info:
+        native_db.write_arrow(_batches(pulled, bad_at=2))
+    message = str(info.value)
+    assert "Arrow batch 3 failed: record 'w009', field 'n': 9223372036854775808 is beyond" in (
+        message
+    )
+    assert "8 records of the 2 batches before it stored" in message
+    written: list[str] = info.value.written  # type: ignore[attr-defined]
+    assert written == [f"w{v:03d}" for v in range(8)]
+    assert info.value.not_written == []  # type: ignore[attr-defined]
+    # The earlier batches are stored and readable; nothing of the bad one or after it.
+    assert sorted(r.id for r in native_db.all()) == written
+    assert native_db.read("w007").data["n"] == 7  # type: ignore[union-attr]
+    # The generator was read as the writer went, not drained first: it stopped at the bad
+    # batch (the reader converts one batch ahead of the writer, never further).
+    assert pulled == [0, 1, 2]
+    # A bad first batch stores nothing and raises the cause, naming the record and field.
+    native_db.clear()
+    with pytest.raises(SerializationError, match="record 'w001', field 'n'"):
+        native_db.write_arrow(_batches([], bad_at=0))
+    assert native_db.count() == 0
+
+
+async def test_async_write_arrow_stops_at_a_bad_batch(tmp_path: Path) -> None:
+    backend, config = BACKENDS["postgres"](tmp_path)
+    adb: AsyncDatabase = async_database_factory.create(backend=backend, **config)
+    await adb.connect()
+    try:
+        with pytest.raises(DatabaseOperationError, match="record 'w005', field 'n'") as info:
+            await adb.write_arrow(_batches([], bad_at=1))
+        assert info.value.written == [f"w{v:03d}" for v in range(4)]  # type: ignore[attr-defined]
+        assert await adb.count() == 4
+        await adb.clear()
+        assert len(await adb.write_arrow(_batches([], bad_at=-1))) == 24
+        assert await adb.count() == 24
+        await adb.clear()
+    finally:
+        await adb.close()
 
 
 def test_to_arrow_then_write_arrow_round_trips(native_db: SyncDatabase, tmp_path: Path) -> None:

@@ -31,10 +31,12 @@ and the field, so nothing is dropped or coerced silently.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _native
+from .exceptions import DatabaseOperationError, DataknobsDataError
 from .query import Query
 from .query_logic import to_spec
 from .records import Record
@@ -178,14 +180,39 @@ def _arrow_batches(data: Any) -> Iterator[Any]:
 
 def arrow_source(data: Any) -> Any | None:
     """``data`` as an object with ``__arrow_c_stream__`` (None when it holds no batches):
-    a Table, RecordBatch or reader as it is, an iterable of batches as one Table."""
+    a Table, RecordBatch or reader as it is, an iterable of batches as a reader that pulls
+    them one at a time (so a generator of batches is never held whole)."""
     if hasattr(data, "__arrow_c_stream__"):
         return data
     pa = _pa()
     if isinstance(data, pa.RecordBatch):
         return pa.Table.from_batches([data])
-    batches = list(data)
-    return pa.Table.from_batches(batches) if batches else None
+    batches = iter(data)
+    first = next(batches, None)
+    if first is None:
+        return None
+    return pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], batches))
+
+
+def write_failed(
+    error: Exception, ids: list[str], batches: int, records: list[Record]
+) -> Exception:
+    """What a ``write_arrow`` that failed at batch ``batches + 1`` (of ``records``, when they
+    were built) raises, as the native writers do (``dataknobs_core::arrow::ArrowWrite``): the
+    error itself when nothing was stored, else a ``DatabaseOperationError`` whose ``written``
+    lists the ids the batches before it stored and ``not_written`` the failed batch's (the
+    rest of the stream stored nothing)."""
+    if not ids:
+        return error
+    failed = DatabaseOperationError(
+        "write_arrow",
+        f"Arrow batch {batches + 1} failed: {error}; {len(ids)} records of the {batches} "
+        "batches before it stored, the rest of the stream not stored (see .written and "
+        ".not_written)",
+    )
+    failed.written = ids  # type: ignore[attr-defined]
+    failed.not_written = [r.id for r in records]  # type: ignore[attr-defined]
+    return failed
 
 
 def _pages(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
@@ -318,8 +345,13 @@ class ArrowMixin:
             return [] if source is None else list(native(source, id_column))
         db: Any = self
         ids: list[str] = []
-        for batch in _arrow_batches(data):
-            ids.extend(db.create_batch(batch_to_records(batch, id_column)))
+        for done, batch in enumerate(_arrow_batches(data)):
+            records: list[Record] = []
+            try:
+                records = batch_to_records(batch, id_column)
+                ids.extend(db.create_batch(records))
+            except DataknobsDataError as exc:
+                raise write_failed(exc, ids, done, records) from exc
         return ids
 
     def _arrow_writer(self) -> Any | None:
@@ -426,8 +458,13 @@ class AsyncArrowMixin:
             return [] if source is None else list(await native(source, id_column))
         db: Any = self
         ids: list[str] = []
-        for batch in _arrow_batches(data):
-            ids.extend(await db.create_batch(batch_to_records(batch, id_column)))
+        for done, batch in enumerate(_arrow_batches(data)):
+            records: list[Record] = []
+            try:
+                records = batch_to_records(batch, id_column)
+                ids.extend(await db.create_batch(records))
+            except DataknobsDataError as exc:
+                raise write_failed(exc, ids, done, records) from exc
         return ids
 
     def _arrow_writer(self) -> Any | None:

@@ -741,6 +741,166 @@ pub fn batch_to_rows(batch: &RecordBatch, id_column: &str) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// The rows of each batch of an Arrow stream, converted ([`batch_to_rows`]) on a thread of
+/// their own one batch ahead of the writer, so a write holds O(batch) rows however long the
+/// stream is, and converting batch k+1 overlaps storing batch k. Empty batches are skipped.
+/// The thread stops when the stream ends or fails, or when the receiver is dropped (the writer
+/// gave up); a panic in it is an error, never a stream that ends early.
+pub struct RowBatches {
+    rx: tokio::sync::mpsc::Receiver<Result<Vec<Row>>>,
+}
+
+impl RowBatches {
+    pub fn spawn<I>(batches: I, id_column: String) -> RowBatches
+    where
+        I: Iterator<Item = std::result::Result<RecordBatch, arrow_schema::ArrowError>>
+            + Send
+            + 'static,
+    {
+        // One batch waits in the channel while the next is built: at most three batches of
+        // rows exist at once (being stored, waiting, being built).
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        std::thread::spawn(move || {
+            let mut batches = batches;
+            loop {
+                let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    batches.next().map(|b| {
+                        b.map_err(|e| Error::serialization(FORMAT, e))
+                            .and_then(|b| batch_to_rows(&b, &id_column))
+                    })
+                }))
+                .unwrap_or_else(|payload| {
+                    Some(Err(Error::Other(format!(
+                        "internal error in dataknobs_data native code reading an Arrow stream: {}",
+                        crate::error::panic_message(payload.as_ref())
+                    ))))
+                });
+                let item = match step {
+                    None => break,
+                    Some(Ok(rows)) if rows.is_empty() => continue,
+                    Some(item) => item,
+                };
+                let failed = item.is_err();
+                if tx.blocking_send(item).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        RowBatches { rx }
+    }
+
+    /// The next batch's rows (blocking: not from inside an async task).
+    pub fn blocking_next(&mut self) -> Option<Result<Vec<Row>>> {
+        self.rx.blocking_recv()
+    }
+
+    pub async fn next(&mut self) -> Option<Result<Vec<Row>>> {
+        self.rx.recv().await
+    }
+}
+
+/// What a write of an Arrow stream has stored so far. Each batch is one `create_batch` (all
+/// or nothing, as the store's is); a failure at batch k leaves batches 0..k stored, stops
+/// reading the stream, and raises [`ArrowWrite::failed`]'s error.
+#[derive(Default)]
+pub struct ArrowWrite {
+    ids: Vec<String>,
+    batches: usize,
+}
+
+impl ArrowWrite {
+    /// A batch's rows and their ids (for the error, should storing them fail), or the error
+    /// the stream's failure makes.
+    pub fn take(&mut self, rows: Result<Vec<Row>>) -> Result<(Vec<Row>, Vec<String>)> {
+        match rows {
+            Ok(rows) => {
+                let ids = rows.iter().map(|r| r.id.clone()).collect();
+                Ok((rows, ids))
+            }
+            Err(e) => Err(self.failed(e, Vec::new())),
+        }
+    }
+
+    /// What storing a batch with `ids` gave.
+    pub fn stored(&mut self, outcome: Result<Vec<String>>, ids: Vec<String>) -> Result<()> {
+        match outcome {
+            Ok(stored) => {
+                self.ids.extend(stored);
+                self.batches += 1;
+                Ok(())
+            }
+            Err(e) => Err(self.failed(e, ids)),
+        }
+    }
+
+    pub fn ids(self) -> Vec<String> {
+        self.ids
+    }
+
+    /// The cause itself when nothing was stored (so a bad value is still a
+    /// `SerializationError`, a taken id a `DuplicateRecordError`), else `Partial` (the
+    /// convention of a batch that stored part of itself): `written` the ids stored,
+    /// `not_written` the failed batch's ids when its rows were built; the rest of the stream
+    /// was not stored.
+    fn failed(&mut self, cause: Error, batch_ids: Vec<String>) -> Error {
+        let (mut written, not_written, cause) = match cause {
+            // The batch itself stored part of its rows (S3, the search backend).
+            Error::Partial {
+                message,
+                written,
+                not_written,
+                ..
+            } => (written, not_written, message),
+            other if self.ids.is_empty() => return other,
+            other => (Vec::new(), batch_ids, detail(&other)),
+        };
+        let before = self.ids.len();
+        let mut ids = std::mem::take(&mut self.ids);
+        ids.append(&mut written);
+        Error::Partial {
+            operation: "write_arrow".to_string(),
+            message: format!(
+                "Arrow batch {} failed: {cause}; {before} records of the {} batches before it \
+                 stored, the rest of the stream not stored (see .written and .not_written)",
+                self.batches + 1,
+                self.batches
+            ),
+            written: ids,
+            not_written,
+        }
+    }
+}
+
+/// Every batch of `batches` stored with one `create` call each, in order; the ids.
+pub fn write_batches(
+    mut batches: RowBatches,
+    mut create: impl FnMut(Vec<Row>) -> Result<Vec<String>>,
+) -> Result<Vec<String>> {
+    let mut done = ArrowWrite::default();
+    while let Some(rows) = batches.blocking_next() {
+        let (rows, ids) = done.take(rows)?;
+        done.stored(create(rows), ids)?;
+    }
+    Ok(done.ids())
+}
+
+/// [`write_batches`] for an async store.
+pub async fn write_batches_async<F, Fut>(
+    mut batches: RowBatches,
+    mut create: F,
+) -> Result<Vec<String>>
+where
+    F: FnMut(Vec<Row>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<String>>>,
+{
+    let mut done = ArrowWrite::default();
+    while let Some(rows) = batches.next().await {
+        let (rows, ids) = done.take(rows)?;
+        done.stored(create(rows).await, ids)?;
+    }
+    Ok(done.ids())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -943,6 +1103,72 @@ mod tests {
         assert_eq!(batch.num_rows(), 1);
         let picked = infer_schema(&[row("k", vec![])], Some(&["id".to_string()]));
         assert!(!picked.field(0).is_nullable());
+    }
+
+    fn id_batch(ids: &[&str]) -> std::result::Result<RecordBatch, arrow_schema::ArrowError> {
+        let schema = Arc::new(Schema::new(vec![record_id_field()]));
+        let ids: arrow_array::ArrayRef = Arc::new(StringArray::from(ids.to_vec()));
+        RecordBatch::try_new(schema, vec![ids])
+    }
+
+    #[test]
+    fn a_stream_is_written_batch_by_batch_until_one_fails() {
+        let written = std::sync::Mutex::new(Vec::new());
+        let create = |rows: Vec<Row>| -> Result<Vec<String>> {
+            let ids: Vec<String> = rows.into_iter().map(|r| r.id).collect();
+            if ids.iter().any(|i| i == "taken") {
+                return Err(Error::Duplicate("taken".into()));
+            }
+            written.lock().unwrap().push(ids.clone());
+            Ok(ids)
+        };
+        // An empty batch is no call; the stream's own failure stops the write after batch 1.
+        let stream = vec![
+            id_batch(&["a", "b"]),
+            id_batch(&[]),
+            Err(arrow_schema::ArrowError::ComputeError(
+                "producer broke".into(),
+            )),
+            id_batch(&["never"]),
+        ];
+        let err =
+            write_batches(RowBatches::spawn(stream.into_iter(), "id".into()), create).unwrap_err();
+        let Error::Partial {
+            operation,
+            message,
+            written: w,
+            not_written,
+        } = err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            (operation.as_str(), w, not_written),
+            (
+                "write_arrow",
+                vec!["a".to_string(), "b".to_string()],
+                vec![]
+            )
+        );
+        assert!(message.starts_with("Arrow batch 2 failed: "), "{message}");
+        assert!(
+            message.contains("producer broke") && message.contains("2 records of the 1 batches"),
+            "{message}"
+        );
+        assert_eq!(written.lock().unwrap().len(), 1);
+        // A first batch that fails is the cause itself: nothing was stored.
+        let stream = vec![id_batch(&["taken"]), id_batch(&["c"])];
+        let err =
+            write_batches(RowBatches::spawn(stream.into_iter(), "id".into()), create).unwrap_err();
+        assert_eq!(err, Error::Duplicate("taken".into()));
+        let stream = vec![id_batch(&["c"]), id_batch(&["d", "taken"])];
+        let err =
+            write_batches(RowBatches::spawn(stream.into_iter(), "id".into()), create).unwrap_err();
+        assert!(
+            matches!(&err, Error::Partial { written, not_written, .. }
+            if written == &["c"] && not_written == &["d", "taken"]),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -76,3 +76,14 @@ pub(crate) fn detail(e: &Error) -> String {
         other => other.to_string(),
     }
 }
+
+/// The text of a caught panic's payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.as_str()
+    } else {
+        "panic with a non-string payload"
+    }
+}

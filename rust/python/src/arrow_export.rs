@@ -366,13 +366,14 @@ pub fn rows_to_arrow(
 }
 
 /// The batches of any object with `__arrow_c_stream__` (a `pyarrow.Table`, a
-/// `RecordBatchReader`, a polars frame...) as rows for writing, one list per batch
-/// (`dataknobs_core::arrow::batch_to_rows`). The stream is read and converted with the GIL
-/// released (a producer that needs it takes it itself).
+/// `RecordBatchReader`, a polars frame...) as rows for writing, converted one batch at a time
+/// on a thread of their own as the writer takes them (`dataknobs_core::arrow::RowBatches`),
+/// so a write holds O(batch) rows. That thread holds no GIL (a producer that needs it takes
+/// it itself).
 pub(crate) fn arrow_rows_from_py(
     data: &Bound<'_, PyAny>,
     id_column: &str,
-) -> PyResult<Vec<Vec<Row>>> {
+) -> PyResult<core_arrow::RowBatches> {
     let py = data.py();
     let capsule = data
         .call_method0("__arrow_c_stream__")
@@ -393,13 +394,5 @@ pub(crate) fn arrow_rows_from_py(
     let reader =
         unsafe { RecordBatchStreamReader::from_raw(ptr.cast::<FFI_ArrowArrayStream>().as_ptr()) }
             .map_err(|e| arrow_err(py, e))?;
-    let id_column = id_column.to_string();
-    run_detached(py, move || {
-        let mut out = Vec::new();
-        for batch in reader {
-            let batch = batch.map_err(|e| Error::serialization("arrow", e))?;
-            out.push(core_arrow::batch_to_rows(&batch, &id_column)?);
-        }
-        Ok(out)
-    })
+    Ok(core_arrow::RowBatches::spawn(reader, id_column.to_string()))
 }

@@ -59,15 +59,7 @@ impl From<BridgeError> for PyErr {
     }
 }
 
-pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.as_str()
-    } else {
-        "panic with a non-string payload"
-    }
-}
+pub use dataknobs_core::error::panic_message;
 
 /// An instance of `dataknobs_data.exceptions.<class>(*args)`. The module is imported lazily
 /// (and found in `sys.modules` after the first time) because it is pure Python that imports

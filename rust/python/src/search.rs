@@ -133,16 +133,14 @@ verbs! {
     fn create_batch / create_batch_async(rows: &Bound<'py, PyAny>)
         prepare { let rows = rows_from_py(rows)?; }
         |s| s.create_batch(rows).await;
-    /// One `create_batch` per batch of an Arrow stream (each all or nothing).
+    /// One `create_batch` per batch of an Arrow stream (each all or nothing), each built as
+    /// it is stored (`dataknobs_core::arrow::write_batches_async`).
     #[pyo3(signature = (data, id_column="id".to_string()))]
     fn create_from_arrow / create_from_arrow_async(data: &Bound<'py, PyAny>, id_column: String)
         prepare { let batches = crate::arrow_export::arrow_rows_from_py(data, &id_column)?; }
         |s| {
-            let mut ids = Vec::new();
-            for rows in batches {
-                ids.extend(s.create_batch(rows).await?);
-            }
-            Ok(ids)
+            let s = &s;
+            dataknobs_core::arrow::write_batches_async(batches, |rows| s.create_batch(rows)).await
         };
     fn create_missing / create_missing_async(rows: &Bound<'py, PyAny>)
         prepare { let rows = rows_from_py(rows)?; }

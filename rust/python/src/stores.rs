@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use dataknobs_core::arrow::write_batches;
 use dataknobs_core::row::TextRow;
 use dataknobs_core::sqlite::EncodedRow;
 use dataknobs_core::{Error, Row, Store};
@@ -153,15 +154,6 @@ impl Batch {
     }
 }
 
-/// The ids of `batches` created one `create_batch` each, in order.
-fn create_batches(s: Arc<dyn Store>, batches: Vec<Vec<Row>>) -> BridgeResult<Vec<String>> {
-    let mut ids = Vec::new();
-    for rows in batches {
-        ids.extend(s.create_batch(rows)?);
-    }
-    Ok(ids)
-}
-
 /// How a store class takes a write batch from Python: as rows unless it says otherwise.
 trait TakesBatch {
     fn batch(&self, rows: &Bound<'_, PyAny>) -> PyResult<Batch> {
@@ -200,17 +192,18 @@ macro_rules! store_class {
                 self.handle.spawn(py, move |s| batch.create_batch(s))
             }
 
-            /// One `create_batch` per batch of an Arrow stream (each all or nothing).
+            /// One `create_batch` per batch of an Arrow stream (each all or nothing), each
+            /// built as it is stored (`dataknobs_core::arrow::write_batches`).
             #[pyo3(signature = (data, id_column="id"))]
             fn create_from_arrow<'py>(&self, py: Python<'py>, data: &Bound<'py, PyAny>, id_column: &str) -> PyResult<Bound<'py, PyAny>> {
                 let batches = crate::arrow_export::arrow_rows_from_py(data, id_column)?;
-                self.handle.sync(py, move |s| create_batches(s, batches))
+                self.handle.sync(py, move |s| Ok(write_batches(batches, |rows| s.create_batch(rows))?))
             }
 
             #[pyo3(signature = (data, id_column="id"))]
             fn create_from_arrow_async<'py>(&self, py: Python<'py>, data: &Bound<'py, PyAny>, id_column: &str) -> PyResult<Bound<'py, PyAny>> {
                 let batches = crate::arrow_export::arrow_rows_from_py(data, id_column)?;
-                self.handle.spawn(py, move |s| create_batches(s, batches))
+                self.handle.spawn(py, move |s| Ok(write_batches(batches, |rows| s.create_batch(rows))?))
             }
 
             fn create_missing<'py>(&self, py: Python<'py>, rows: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
