@@ -210,7 +210,11 @@ class NativeSyncDatabase(_NativeStoreHolder, SyncDatabase):
     def read(self, id: str) -> Record | None:
         """The record under ``id`` or None."""
         # The store's method straight, not through ``_call``: a lone read is all overhead.
-        return record_or_none(self._ensure_store().read_batch([id])[0])
+        store = self._store
+        if store is None:
+            store = self._ensure_store()
+        record: Record | None = _native.record_or_none(Record, store.read_batch([id])[0])
+        return record
 
     def update(self, id: str, record: Record, *, expected_version: str | None = None) -> bool:
         """Replace the record under ``id``; False when missing (conditional on
@@ -252,7 +256,10 @@ class NativeSyncDatabase(_NativeStoreHolder, SyncDatabase):
 
     def exists(self, id: str) -> bool:
         """Whether ``id`` is stored."""
-        return bool(self._call("exists_batch", [id])[0])
+        store = self._store
+        if store is None:
+            store = self._ensure_store()
+        return bool(store.exists_batch([id])[0])
 
     def search(self, query: AnyQuery) -> list[Record]:
         """Matching records, shaped by the query."""
@@ -378,7 +385,15 @@ class NativeAsyncDatabase(_NativeStoreHolder, AsyncDatabase):
 
     async def read(self, id: str) -> Record | None:
         """The record under ``id`` or None."""
-        return record_or_none((await self._call("read_batch", [id]))[0])
+        store = self._store
+        if store is None:
+            store = self._ensure_store()
+        if self.ASYNC_INLINE:
+            row = store.read_batch([id])[0]
+        else:
+            row = (await store.read_batch_async([id]))[0]
+        record: Record | None = _native.record_or_none(Record, row)
+        return record
 
     async def update(self, id: str, record: Record, *, expected_version: str | None = None) -> bool:
         """Replace the record under ``id``; False when missing (conditional on
