@@ -41,6 +41,7 @@ __all__ = [
     "instrument_class",
     "operation_stats",
     "reset_stats",
+    "runs_inline",
     "set_tracing",
     "tracing_enabled",
 ]
@@ -390,6 +391,18 @@ class StreamOp:
         _finish(self.db, self.op, self.start, None, self.span, records, error)
 
 
+def runs_inline(work: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark an async leaf verb (``LEAF_VERBS``) that only returns ``work(self, ...)``, a sync
+    function of the same parameters that never waits (an in-memory store's): its wrapper then
+    calls ``work`` itself, so a call makes one coroutine instead of two."""
+
+    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+        setattr(fn, "_dkdata_inline", work)  # noqa: B010 - a marker on a function
+        return fn
+
+    return mark
+
+
 def counts_itself(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Mark ``fn`` as doing its own accounting (with :class:`StreamOp`), so
     :func:`instrument_class` leaves it unwrapped."""
@@ -435,15 +448,15 @@ _LEAF_RECORDS: dict[str, str] = {
 }
 
 _LEAF_SOURCE = """
-def make(fn, full, op, index, _debug_on, {defaults}):
+def make(fn, inline, full, op, index, _debug_on, {defaults}):
     {kw}def wrapper({params}):
         if _active.get():
-            return {aw}fn({args})
+            return {aw}{call}({args})
         if (_tracing and _spans_exported()) or _debug_on(_DEBUG):
-            return {aw}full({args})
+            return {await_full}full({args})
         start = _clock()
         try:
-            result = {aw}fn({args})
+            result = {aw}{call}({args})
         except BaseException as exc:
             _finish(self, op, start, None, None, 0, exc)
             raise
@@ -486,10 +499,15 @@ def _wrap_leaf(method: str, op: str, fn: Callable[..., Any], is_async: bool) -> 
             passed.append(p.name)
         declared.append(text)
     first = params[1].name if len(params) > 1 else "None"
+    # An async verb whose work is a sync function (``runs_inline``) is called as that
+    # function: one coroutine per call, the wrapper's, instead of the wrapper's and the verb's.
+    inline = getattr(fn, "_dkdata_inline", None)
     source = _LEAF_SOURCE.format(
         defaults=", ".join(defaults),
         kw="async " if is_async else "",
-        aw="await " if is_async else "",
+        aw="await " if is_async and inline is None else "",
+        await_full="await " if is_async else "",
+        call="fn" if inline is None else "inline",
         params=", ".join(declared),
         args=", ".join(passed),
         records=_LEAF_RECORDS.get(method, "0").replace("a0", first),
@@ -498,7 +516,7 @@ def _wrap_leaf(method: str, op: str, fn: Callable[..., Any], is_async: bool) -> 
     made: dict[str, Any] = {}
     exec(compile(source, f"<leaf wrapper of {method}>", "exec"), globals(), made)
     wrapper: Callable[..., Any] = made["make"](
-        fn, full, op, _OP_INDEX[op], logger.isEnabledFor, **defaults
+        fn, inline, full, op, _OP_INDEX[op], logger.isEnabledFor, **defaults
     )
     return functools.wraps(fn)(wrapper)
 
