@@ -10,13 +10,13 @@ verb a class defines (:func:`instrument_class`). For each operation it
   ``operation``, ``records``, ``outcome`` and ``seconds`` as ``extra`` fields (nothing is
   formatted unless DEBUG is enabled for it);
 - when ``opentelemetry`` is importable (the ``otel`` extra), runs inside a CLIENT span named
-  ``"<operation> <backend>"`` with the attributes listed in :data:`SPAN_ATTRIBUTES`. Without
-  the package no span code runs at all.
+  ``"<operation> <backend>"`` with the attributes listed in :data:`SPAN_ATTRIBUTES`, once a
+  tracer provider that exports spans is set. Without the package no span code runs at all.
 
 Only the outermost verb counts: a verb that calls another (``update`` with a version token
 reads first, ``stream_write`` writes batches) records one operation, not two. Streams
 (``stream_read``) record when the consumer finishes or closes them, with the number of records
-it took.
+it took (the native backends' streams count themselves, :func:`counts_itself`).
 """
 
 from __future__ import annotations
