@@ -318,6 +318,27 @@ async def test_cursor_pages_async(store: Any) -> None:
     cursor.close()
 
 
+def test_cursor_takes_records_a_few_at_a_time(store: Any) -> None:
+    from dataknobs_data import Record
+
+    store.create_batch(rows(7))
+    cursor = store.stream({"where": None, "sort": [("n", True)]}, 3, 1)
+    first = cursor.take_records(Record, 2, timeout=5)
+    assert [(r.id, r["n"], r.metadata) for r in first] == [
+        ("r6", 6, {"src": "r"}),
+        ("r5", 5, {"src": "r"}),
+    ]
+    # What take_records left of a page comes first from next_page, then the pages go on.
+    assert [row[0] for row in cursor.next_page()] == ["r4"]
+    rest = []
+    while (chunk := cursor.take_records(Record, 5)) is not None:
+        assert 0 < len(chunk) <= 5
+        rest.extend(r.id for r in chunk)
+    assert rest == ["r3", "r2", "r1", "r0"]
+    assert cursor.take_records(Record, 5) is None and cursor.next_page() is None
+    cursor.close()
+
+
 def test_cursor_close_midway(store: Any) -> None:
     store.create_batch(rows(10))
     cursor = store.stream(None, batch_size=1, prefetch=1)

@@ -25,6 +25,7 @@ from dataknobs_data import (
     observability,
 )
 from dataknobs_data.database import hash_record_version
+from dataknobs_data.streaming import StreamConfig
 
 _EXPORTER = InMemorySpanExporter()
 
@@ -331,6 +332,89 @@ async def test_async_streams_that_fail_or_stop_early() -> None:
     entry = db.stats()["stream_read"]
     assert (entry["calls"], entry["errors"], entry["records"]) == (2, 1, 1)
     await db.close()
+
+
+def test_leaf_verbs_take_keywords_and_count_records_and_errors() -> None:
+    # The native verbs' wrappers are compiled with each verb's own signature.
+    db = SyncDatabase.from_backend("memory")
+    assert db.create_batch(records=_records(5)) == [f"r{i}" for i in range(5)]
+    assert db.read(id="r1") is not None and db.read("nope") is None
+    assert db.count(query=None) == 5 and db.count() == 5
+    assert len(db.search(query=Query().filter("n", ">", 1))) == 3
+    assert db.read_batch(ids=["r0", "x"])[1] is None
+    with pytest.raises(DuplicateRecordError):
+        db.create_batch([Record({"id": "r0"})])
+    stats = db.stats()
+    assert stats["create_batch"] == {
+        **stats["create_batch"],
+        "calls": 2,
+        "errors": 1,
+        "records": 5,
+    }
+    assert (stats["read"]["calls"], stats["read"]["records"]) == (2, 1)
+    assert (stats["count"]["calls"], stats["search"]["records"]) == (2, 3)
+    assert stats["read_batch"]["records"] == 2
+    assert type(db).read.__name__ == "read" and type(db).read.__wrapped__ is not None
+
+
+def test_streams_count_records_taken_across_native_chunks() -> None:
+    # Records come from the store a few at a time; what counts is what the consumer took.
+    db = SyncDatabase.from_backend("memory")
+    db.create_batch(_records(300))
+    stream = db.stream_read(config=StreamConfig(batch_size=100))
+    taken = [next(stream).id for _ in range(150)]
+    stream.close()
+    assert taken == [f"r{i}" for i in range(150)]
+    assert [r.id for r in db.stream_read()] == [f"r{i}" for i in range(300)]
+    entry = db.stats()["stream_read"]
+    assert (entry["calls"], entry["records"]) == (2, 450)
+
+
+async def test_async_memory_stream_counts_what_was_taken() -> None:
+    db = await AsyncDatabase.from_backend("memory")
+    await db.create_batch(_records(200))
+    stream = db.stream_read(config=StreamConfig(batch_size=70))
+    seen = [(await stream.__anext__()).id for _ in range(130)]
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert seen == [f"r{i}" for i in range(130)]
+    assert [r.id async for r in db.stream_read()] == [f"r{i}" for i in range(200)]
+    entry = db.stats()["stream_read"]
+    assert (entry["calls"], entry["records"]) == (2, 330)
+
+
+def test_spans_start_once_an_exporting_provider_is_set() -> None:
+    # With the API installed but no SDK provider set, spans would only be dropped, so none
+    # is made; setting one later turns them on without anything else to call.
+    script = textwrap.dedent(
+        """
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+            InMemorySpanExporter,
+        )
+        from dataknobs_data import Record, SyncDatabase, observability
+
+        db = SyncDatabase.from_backend("memory")
+        db.create(Record({"id": "a"}))
+        assert observability.tracing_enabled() and not observability._spans_exported()
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+        db.read("a")
+        db.count()
+        names = [s.name for s in exporter.get_finished_spans()]
+        assert names == ["read memory", "count memory"], names
+        assert db.stats()["read"]["calls"] == 1 and db.stats()["create"]["calls"] == 1
+        print("ok")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
 
 
 def test_python_dash_m_runs_the_cli(

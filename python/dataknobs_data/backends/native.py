@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from operator import length_hint
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from .. import _native
@@ -24,6 +25,7 @@ from ..database import (
     split_upsert,
 )
 from ..exceptions import DatabaseError
+from ..observability import StreamOp, counts_itself
 from ..query_logic import to_spec
 from ..records import Record
 from ..streaming import StreamConfig
@@ -71,13 +73,33 @@ def rows_for_write(records: Sequence[Record]) -> list[Row]:
 
 
 def record_or_none(row: Row | None) -> Record | None:
-    """The record for a row read back from the store."""
-    return None if row is None else Record._from_row(*row)
+    """The record for a row read back from the store (built natively, as
+    ``records_from_rows`` builds a page's)."""
+    record: Record | None = _native.record_or_none(Record, row)
+    return record
 
 
 def records_from_rows(rows: list[Row]) -> list[Record]:
     """Records for a page of rows, as ``Record._from_row`` builds them, made natively."""
     return _without_gc(lambda: _native.records_from_rows(Record, rows), len(rows))
+
+
+#: Records made per native call while streaming: few enough that a consumer dropping each
+#: record keeps the GC's young generation small (see ``Cursor.take_records``), enough that
+#: the call is a small part of the cost.
+_TAKE = 64
+
+
+def record_chunks(cursor: Any, timeout: float | None) -> Iterator[list[Record]]:
+    """A stream's records, a few at a time (``_TAKE``) from a native cursor, a page at a time
+    from a Python one (DuckDB's)."""
+    take = getattr(cursor, "take_records", None)
+    if take is None:
+        while (rows := cursor.next_page(timeout)) is not None:
+            yield records_from_rows(rows)
+        return
+    while (records := take(Record, _TAKE, timeout)) is not None:
+        yield records
 
 
 class _NativeStoreHolder:
@@ -142,8 +164,32 @@ class _NativeStoreHolder:
             self._after_close()
 
 
+#: The verbs of the native classes that call no other verb (observability's leaf wrappers):
+#: update, delete and upsert read first with an ``expected_version``, so they are not here.
+NATIVE_LEAF_VERBS = frozenset(
+    {
+        "create",
+        "read",
+        "exists",
+        "search",
+        "count",
+        "aggregate",
+        "clear",
+        "all",
+        "create_batch",
+        "read_batch",
+        "delete_batch",
+        "update_batch",
+        "upsert_batch",
+        "_apply_batches",
+    }
+)
+
+
 class NativeSyncDatabase(_NativeStoreHolder, SyncDatabase):
     """Sync database over a native store."""
+
+    LEAF_VERBS: ClassVar[frozenset[str]] = NATIVE_LEAF_VERBS
 
     def connect(self) -> None:
         """Open the store (also done on first use)."""
@@ -164,7 +210,11 @@ class NativeSyncDatabase(_NativeStoreHolder, SyncDatabase):
     def read(self, id: str) -> Record | None:
         """The record under ``id`` or None."""
         # The store's method straight, not through ``_call``: a lone read is all overhead.
-        return record_or_none(self._ensure_store().read_batch([id])[0])
+        store = self._store
+        if store is None:
+            store = self._ensure_store()
+        record: Record | None = _native.record_or_none(Record, store.read_batch([id])[0])
+        return record
 
     def update(self, id: str, record: Record, *, expected_version: str | None = None) -> bool:
         """Replace the record under ``id``; False when missing (conditional on
@@ -206,7 +256,10 @@ class NativeSyncDatabase(_NativeStoreHolder, SyncDatabase):
 
     def exists(self, id: str) -> bool:
         """Whether ``id`` is stored."""
-        return bool(self._call("exists_batch", [id])[0])
+        store = self._store
+        if store is None:
+            store = self._ensure_store()
+        return bool(store.exists_batch([id])[0])
 
     def search(self, query: AnyQuery) -> list[Record]:
         """Matching records, shaped by the query."""
@@ -260,17 +313,33 @@ class NativeSyncDatabase(_NativeStoreHolder, SyncDatabase):
         """Create or replace each record; ids in input order."""
         return list(self._call("upsert_batch", rows_for_write(records)))
 
+    @counts_itself
     def stream_read(
         self, query: AnyQuery | None = None, config: StreamConfig | None = None
     ) -> Iterator[Record]:
         """Records page by page from a bounded native producer."""
-        cfg = config or StreamConfig()
-        cursor = self._call("stream", to_spec(query), cfg.batch_size, cfg.prefetch)
+        op = StreamOp(self, "stream_read")
+        taken = 0
+        error: BaseException | None = None
+        page: Iterator[Record] = iter(())
         try:
-            while (page := cursor.next_page(cfg.timeout)) is not None:
-                yield from records_from_rows(page)
+            cfg = config or StreamConfig()
+            cursor = self._call("stream", to_spec(query), cfg.batch_size, cfg.prefetch)
+            try:
+                for records in record_chunks(cursor, cfg.timeout):
+                    taken += len(records)
+                    page = iter(records)
+                    yield from page
+            finally:
+                cursor.close()
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
-            cursor.close()
+            # What the consumer took: the pages so far less what it left of the last.
+            op.end(taken - length_hint(page), error)
 
     def _arrow_writer(self) -> Any | None:
         """The store's ``create_from_arrow`` (rows built from the batches in Rust)."""
@@ -293,6 +362,8 @@ class NativeSyncDatabase(_NativeStoreHolder, SyncDatabase):
 class NativeAsyncDatabase(_NativeStoreHolder, AsyncDatabase):
     """Async database over a native store: each call is one await on a Rust future."""
 
+    LEAF_VERBS: ClassVar[frozenset[str]] = NATIVE_LEAF_VERBS
+
     async def connect(self) -> None:
         """Open the store (also done on first use)."""
         self._open()
@@ -314,7 +385,15 @@ class NativeAsyncDatabase(_NativeStoreHolder, AsyncDatabase):
 
     async def read(self, id: str) -> Record | None:
         """The record under ``id`` or None."""
-        return record_or_none((await self._call("read_batch", [id]))[0])
+        store = self._store
+        if store is None:
+            store = self._ensure_store()
+        if self.ASYNC_INLINE:
+            row = store.read_batch([id])[0]
+        else:
+            row = (await store.read_batch_async([id]))[0]
+        record: Record | None = _native.record_or_none(Record, row)
+        return record
 
     async def update(self, id: str, record: Record, *, expected_version: str | None = None) -> bool:
         """Replace the record under ``id``; False when missing (conditional on
@@ -416,20 +495,43 @@ class NativeAsyncDatabase(_NativeStoreHolder, AsyncDatabase):
         """Create or replace each record; ids in input order."""
         return list(await self._call("upsert_batch", rows_for_write(records)))
 
+    @counts_itself
     async def stream_read(
         self, query: AnyQuery | None = None, config: StreamConfig | None = None
     ) -> AsyncIterator[Record]:
-        """Records page by page from a bounded native producer; awaits one page at a time."""
-        cfg = config or StreamConfig()
-        # Awaited: opening may wait for a pooled connection that another stream on this loop
-        # holds, and blocking the loop would keep that stream from ever finishing.
-        cursor = await self._call("stream", to_spec(query), cfg.batch_size, cfg.prefetch)
+        """Records page by page from a bounded native producer; awaits one page at a time
+        (an inline store's pages are taken without awaiting: they are already in memory)."""
+        op = StreamOp(self, "stream_read")
+        taken = 0
+        error: BaseException | None = None
+        page: Iterator[Record] = iter(())
         try:
-            while (page := await cursor.next_page_async(cfg.timeout)) is not None:
-                for record in records_from_rows(page.take()):
-                    yield record
+            cfg = config or StreamConfig()
+            # Awaited: opening may wait for a pooled connection that another stream on this
+            # loop holds, and blocking the loop would keep that stream from ever finishing.
+            cursor = await self._call("stream", to_spec(query), cfg.batch_size, cfg.prefetch)
+            try:
+                while (records := await self._next_records(cursor, cfg.timeout)) is not None:
+                    taken += len(records)
+                    page = iter(records)
+                    for record in page:
+                        yield record
+            finally:
+                cursor.close()
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
-            cursor.close()
+            op.end(taken - length_hint(page), error)
+
+    async def _next_records(self, cursor: Any, timeout: float | None) -> list[Record] | None:
+        if self.ASYNC_INLINE:
+            records: list[Record] | None = cursor.take_records(Record, _TAKE, timeout)
+            return records
+        page = await cursor.next_page_async(timeout)
+        return None if page is None else records_from_rows(page.take())
 
     def _arrow_writer(self) -> Any | None:
         """The store's ``create_from_arrow_async`` (rows built from the batches in Rust)."""

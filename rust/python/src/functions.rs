@@ -58,45 +58,67 @@ pub fn records_from_rows<'py>(
     cls: &Bound<'py, PyType>,
     rows: &Bound<'py, PyList>,
 ) -> PyResult<Bound<'py, PyList>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows.iter() {
+        out.push(record_of(py, cls, &row)?);
+    }
+    PyList::new(py, out)
+}
+
+/// The record of one row as `records_from_rows` builds it, or None for None: what a read by
+/// id returns, without the list around it (a lone read is all overhead).
+#[pyfunction]
+pub fn record_or_none<'py>(
+    py: Python<'py>,
+    cls: &Bound<'py, PyType>,
+    row: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    if row.is_none() {
+        return Ok(row.clone());
+    }
+    record_of(py, cls, row)
+}
+
+/// One row `(id, data, metadata)` as a record of class `cls` (see `records_from_rows`).
+pub(crate) fn record_of<'py>(
+    py: Python<'py>,
+    cls: &Bound<'py, PyType>,
+    row: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
     let names = [
         intern!(py, "_values"),
         intern!(py, "_fields"),
         intern!(py, "_id"),
         intern!(py, "metadata"),
     ];
-    let none = py.None().into_bound(py);
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows.iter() {
-        let row = row.cast::<PyTuple>()?;
-        if row.len() != 3 {
-            return Err(PyTypeError::new_err(format!(
-                "a row is (id, data, metadata), got a tuple of {}",
-                row.len()
-            )));
-        }
-        // SAFETY: the GIL is held; `cls` is a live type object. PyType_GenericAlloc returns a
-        // new reference to a zeroed instance (tracked by the GC if the type is), or NULL with
-        // an exception set, which `from_owned_ptr_or_err` turns into the error.
-        let rec = unsafe {
-            Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyType_GenericAlloc(cls.as_type_ptr(), 0))?
-        };
-        let values = [
-            row.get_item(1)?,
-            none.clone(),
-            row.get_item(0)?,
-            row.get_item(2)?,
-        ];
-        for (name, value) in names.iter().zip(values) {
-            // SAFETY: GIL held, all three pointers live for the call; on failure (-1) an
-            // exception is set, which PyErr::fetch takes.
-            if unsafe {
-                pyo3::ffi::PyObject_GenericSetAttr(rec.as_ptr(), name.as_ptr(), value.as_ptr())
-            } != 0
-            {
-                return Err(PyErr::fetch(py));
-            }
-        }
-        out.push(rec);
+    let row = row.cast::<PyTuple>()?;
+    if row.len() != 3 {
+        return Err(PyTypeError::new_err(format!(
+            "a row is (id, data, metadata), got a tuple of {}",
+            row.len()
+        )));
     }
-    PyList::new(py, out)
+    // SAFETY: the GIL is held; `cls` is a live type object. PyType_GenericAlloc returns a
+    // new reference to a zeroed instance (tracked by the GC if the type is), or NULL with
+    // an exception set, which `from_owned_ptr_or_err` turns into the error.
+    let rec = unsafe {
+        Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyType_GenericAlloc(cls.as_type_ptr(), 0))?
+    };
+    let values = [
+        row.get_item(1)?,
+        py.None().into_bound(py),
+        row.get_item(0)?,
+        row.get_item(2)?,
+    ];
+    for (name, value) in names.iter().zip(values) {
+        // SAFETY: GIL held, all three pointers live for the call; on failure (-1) an
+        // exception is set, which PyErr::fetch takes.
+        if unsafe {
+            pyo3::ffi::PyObject_GenericSetAttr(rec.as_ptr(), name.as_ptr(), value.as_ptr())
+        } != 0
+        {
+            return Err(PyErr::fetch(py));
+        }
+    }
+    Ok(rec)
 }

@@ -6,6 +6,7 @@ mod aggregate;
 mod arrow;
 mod arrow_export;
 mod convert;
+mod counters;
 mod errors;
 mod functions;
 mod postgres;
@@ -31,6 +32,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<search::SearchStore>()?;
     m.add_class::<stores::Cursor>()?;
     m.add_class::<stores::Page>()?;
+    m.add_class::<counters::OpCounters>()?;
     m.add_class::<arrow::TextShaper>()?;
     m.add_class::<arrow_export::ArrowStream>()?;
     m.add_class::<arrow_export::ArrowBatch>()?;
@@ -43,6 +45,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::_decode_json_reference, m)?)?;
     m.add_function(wrap_pyfunction!(functions::matches, m)?)?;
     m.add_function(wrap_pyfunction!(functions::records_from_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::record_or_none, m)?)?;
     m.add_function(wrap_pyfunction!(arrow::encode_rows_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(arrow::rows_from_arrow, m)?)?;
     m.add_function(wrap_pyfunction!(search::search_query_dsl, m)?)?;
