@@ -806,16 +806,8 @@ impl PostgresStore {
         plan: &Plan,
         mut each: impl FnMut(&tokio_postgres::Row) -> Result<()> + Send,
     ) -> Result<()> {
-        let op = |e| pg_err("search", e);
-        let rows = client
-            .query_typed_raw(sql, plan.typed_args())
+        self.scan_window(client, sql, plan, |r| each(r).map(|()| true))
             .await
-            .map_err(op)?;
-        pin_mut!(rows);
-        while let Some(r) = rows.try_next().await.map_err(op)? {
-            each(&r)?;
-        }
-        Ok(())
     }
 
     /// Hands the rows of `sql`, a statement whose LIMIT bounds them, to `each` until it returns
